@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install everything cnmri needs on a fresh Debian machine: system packages (the Colin27 template in
+# mricron-data, Python venv support), then a virtual environment with cnmri and its dependencies.
+# Idempotent: re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+need_apt=()
+[ -f /usr/share/mricron/templates/ch2.nii.gz ] || need_apt+=(mricron-data)
+"$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+command -v make >/dev/null || need_apt+=(make)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "bootstrap: installing Debian packages: ${need_apt[*]}" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "bootstrap: creating virtual environment $VENV" >&2
+  "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+fi
+stamp="$VENV/.cnmri-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing cnmri and its dependencies into $VENV" >&2
+  "$VENV/bin/pip" install -q -e '.[dev]'
+  touch "$stamp"
+fi

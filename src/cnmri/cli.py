@@ -1,0 +1,78 @@
+"""The single ``cnmri`` entry point.
+
+Each subcommand lives in ``cnmri.commands.<name>`` and exposes ``register(subparsers)``, which adds its
+parser and sets ``func`` (a callable taking the parsed namespace and returning an exit code). Command
+modules import heavy libraries inside ``func`` so that ``cnmri --help`` stays fast.
+
+Exit codes (CONTRACTS.md §1): 0 success, 2 bad input, 3 processing failed. User-facing errors are
+:class:`cnmri.errors.CnmriError`; they are printed as one line on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from cnmri import __version__
+from cnmri.errors import CnmriError
+
+#: Subcommands in the order ``--help`` lists them.
+COMMANDS: tuple[str, ...] = (
+    "analyze",
+    "inspect",
+    "atlas",
+    "clinical",
+    "compare",
+    "demo",
+    "phantom",
+    "bench",
+    "evaluate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnmri",
+        description="Cranial nerve infiltration on MRI: measure every nerve segment, side by side, "
+        "and report thickening and enhancement. Decision support, not a diagnosis.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnmri {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more progress detail on stderr")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"cnmri.commands.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="cnmri: %(message)s", stream=sys.stderr, force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args))
+    except CnmriError as error:
+        print(f"cnmri {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"cnmri {args.command}: cancelled", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"cnmri {args.command}: error: out of memory; try a smaller image or free memory", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

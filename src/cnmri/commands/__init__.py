@@ -1,0 +1,1 @@
+"""Subcommands of the ``cnmri`` CLI, one module each (see :mod:`cnmri.cli`)."""

@@ -1,0 +1,1 @@
+"""Reading inputs (NIfTI, DICOM) and writing outputs atomically."""
