@@ -1,0 +1,553 @@
+"""CNS status in acute lymphoblastic leukemia under the published frameworks.
+
+COG is the default; NCCN, AIEOP-BFM (with its separate TLP+ and TLP− categories) and St Jude are computed
+beside it. Every rule below carries its source; :data:`RULES` is the single table of them and
+``docs/clinical.md`` lists it for readers.
+
+The decision uses, in this order:
+
+1. Clinical signs: a cranial nerve palsy or an intracranial mass makes the status CNS3 (COG CNS3c)
+   whatever the CSF shows.
+2. The CSF read on cytospin: blasts (yes/no), WBC per µL against 5, RBC per µL against 10 (traumatic
+   tap), and for a traumatic tap with ≥5 WBC/µL and blasts the Steinherz/Bleyer ratio against the blood.
+
+When the data a step needs is missing the category is ``indeterminate`` and ``missing`` names what to
+obtain; a value is never assumed. A sub-category that cannot be decided is ``None`` and its missing
+input is listed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Literal
+
+from cnmri.assess.clinical.model import ClinicalCase
+
+Framework = Literal["COG", "NCCN", "BFM", "StJude"]
+Boundary = Literal["gt", "ge"]
+
+FRAMEWORKS: tuple[Framework, ...] = ("COG", "NCCN", "BFM", "StJude")
+FRAMEWORK_LABELS: dict[str, str] = {
+    "COG": "Children's Oncology Group",
+    "NCCN": "NCCN",
+    "BFM": "AIEOP-BFM",
+    "StJude": "St Jude",
+}
+#: Steinherz/Bleyer boundary each framework is quoted with: COG "greater than 2 times", NCCN "at least
+#: 2-fold". Both are used when the user does not choose.
+DEFAULT_BOUNDARY: dict[str, Boundary] = {"COG": "gt", "NCCN": "ge", "BFM": "gt", "StJude": "gt"}
+
+#: Order of categories for "more evidence of blasts never lowers the category".
+CATEGORY_RANK: dict[str, int] = {"CNS1": 0, "TLP-": 0, "CNS2": 1, "TLP+": 1, "CNS3": 2}
+
+WBC_CUTOFF_PER_UL = 5  # CNS3 needs >= 5 WBC/µL with blasts
+TRAUMATIC_RBC_PER_UL = 10  # traumatic LP: >= 10 RBC/µL
+BLOODY_RBC_PER_UL = 500  # bloody LP: >= 500 RBC/µL (St Jude)
+SB_FACTOR = 2
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One published rule: what it says, where it comes from, and how sure the fact sheet is."""
+
+    id: str
+    text: str
+    source: str
+    confidence: str  # H: primary source or guideline text seen; M: secondary; L: weak
+
+
+_NCI = "NCI PDQ Childhood ALL Treatment (CNS status definitions); Medscape 990113"
+_COG_TEMPLATE = "COG AALL0932/AALL1131/AALL1731 protocol template (author's knowledge, source text not seen)"
+
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule("cns1", "No blasts on cytospin, whatever the CSF WBC: CNS1.", _NCI, "H"),
+        Rule("cns2", "CSF WBC <5/µL with blasts: CNS2.", _NCI, "H"),
+        Rule("cns3_csf", "CSF WBC ≥5/µL with blasts: CNS3.", _NCI + " (its '/mL' is a typo for /µL)", "H"),
+        Rule(
+            "cog_subclass",
+            "COG sub-classes: CNS2a <10 RBC, <5 WBC, blasts; CNS2b ≥10 RBC, <5 WBC, blasts; CNS2c ≥10 RBC, "
+            "≥5 WBC, blasts, Steinherz/Bleyer negative; CNS3a <10 RBC, ≥5 WBC, blasts; "
+            "CNS3b ≥10 RBC, ≥5 WBC, "
+            "blasts, Steinherz/Bleyer positive; CNS3c clinical signs alone (per µL).",
+            _COG_TEMPLATE + "; CNS2c logic confirmed by Medscape 990113",
+            "M",
+        ),
+        Rule(
+            "traumatic_tap",
+            "Traumatic lumbar puncture: CSF RBC ≥10/µL; bloody: ≥500/µL.",
+            "Howard SC et al., JAMA 2002;288:2001 (St Jude)",
+            "H",
+        ),
+        Rule(
+            "steinherz_bleyer",
+            "Steinherz/Bleyer: with a traumatic tap, CSF WBC ≥5/µL and blasts in the CSF, CNS3 if "
+            "(CSF WBC/CSF RBC) > 2 × (blood WBC/blood RBC), otherwise CNS2. Per µL throughout.",
+            "Medscape 990113 ('greater than 2 times'); COG reads >2×",
+            "H",
+        ),
+        Rule(
+            "steinherz_bleyer_ge",
+            "NCCN wording of the Steinherz/Bleyer comparison: CSF ratio at least 2-fold the blood ratio (≥).",
+            "NCCN ALL guideline as quoted secondarily (source text not seen)",
+            "L",
+        ),
+        Rule(
+            "palsy_cog",
+            "Clinical signs of CNS leukemia (cranial nerve palsy, brain or eye involvement, hypothalamic "
+            "syndrome) make the status CNS3 (COG CNS3c) whatever the CSF shows.",
+            "Medscape 990113; NCCN wording as quoted secondarily; " + _COG_TEMPLATE,
+            "M",
+        ),
+        Rule(
+            "palsy_bfm",
+            "Cranial nerve palsy makes the status CNS3 even with negative CSF; an intracerebral mass on "
+            "CT/MRI is CNS3.",
+            "AIEOP-BFM ALL protocols (author's knowledge, source text not seen)",
+            "M",
+        ),
+        Rule(
+            "tlp_bfm",
+            "A traumatic tap (≥10 RBC/µL) is kept apart from CNS1–3: TLP+ with blasts, TLP− without.",
+            "Bürger B et al., J Clin Oncol 2003;21:184, doi:10.1200/JCO.2003.04.096",
+            "H",
+        ),
+        Rule(
+            "stjude",
+            "CNS3: ≥5 WBC/µL with blasts, or a cerebral mass, or a cranial nerve palsy (one paraphrase adds "
+            "'with leukemic cells in CSF', which is ambiguous).",
+            "Mahmoud HH et al., N Engl J Med 1993 (St Jude), as paraphrased",
+            "M",
+        ),
+        Rule(
+            "tlp_stjude",
+            "A traumatic tap with blasts is its own category (TLP+); two blast-contaminated taps carried a "
+            "5-year EFS of 46%.",
+            "Gajjar A et al., Blood 2000;96:3381; Howard SC et al., JAMA 2002;288:2001",
+            "H",
+        ),
+        Rule(
+            "palsy_tool",
+            "An unexplained new cranial nerve palsy in ALL is CNS3 (3c) even with negative cytology; the "
+            "rule presumes the mimics in the differential are excluded.",
+            "Fact-sheet rule from COG/NCCN, AIEOP-BFM and St Jude definitions; Chinese pediatric guideline "
+            "2014, doi:10.3760/cma.j.issn.0578-1310.2014.09.001",
+            "M",
+        ),
+        Rule(
+            "mri_support",
+            "Cranial nerve thickening or enhancement on MRI supports CNS leukemia but is not in the "
+            "definitions: label it 'CNS3-equivalent / probable CNS leukemia' and exclude the mimics.",
+            "EANO-ESMO type IIA 'probable' (Neuro-Oncol 2021;23:1100; validated in solid tumours only)",
+            "M",
+        ),
+        Rule(
+            "flow",
+            "CSF flow cytometry is reported beside cytology; the CNS1–3 definitions remain cytospin-based. "
+            "FCM positivity (25% in NOPHO ALL2008) carried more relapses (16.5% vs 5.6%).",
+            "Thastrup M et al., Leukemia 2020, doi:10.1038/s41375-019-0570-1; Blood 2014;124:3799",
+            "H",
+        ),
+        Rule(
+            "repeat_lp",
+            "Enhancing nerves with negative cytology: repeat the lumbar puncture (≥5–10 mL, processed within "
+            "30 min) and add flow cytometry; cytology sensitivity is <50% because CSF cells decay "
+            "within hours.",
+            "Blood 2014;124:3799 (abstract); Pract Neurol 2024;24:503",
+            "H",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class _Facts:
+    wbc: float | None
+    rbc: float | None
+    blasts: bool | None
+    blood_wbc: float | None
+    blood_rbc: float | None
+    blood_blasts: bool | None
+    palsies: tuple[str, ...] | None
+    mass: bool | None
+    flow: str | None
+    nerve_findings: tuple[str, ...] | None
+    disease: str | None
+
+
+def _facts(case: ClinicalCase, nerve_findings: list[str] | None) -> _Facts:
+    findings = nerve_findings if nerve_findings is not None else case.imaging.nerve_findings
+    palsies = case.exam.cranial_nerve_palsies
+    return _Facts(
+        wbc=case.csf.wbc_per_ul,
+        rbc=case.csf.rbc_per_ul,
+        blasts=case.csf.blasts,
+        blood_wbc=case.blood.wbc_per_ul,
+        blood_rbc=case.blood.rbc_per_ul,
+        blood_blasts=case.blood.blasts,
+        palsies=tuple(palsies) if palsies is not None else None,
+        mass=case.imaging.intracranial_mass,
+        flow=case.csf.flow_cytometry,
+        nerve_findings=tuple(findings) if findings is not None else None,
+        disease=case.disease.type,
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def steinherz_bleyer(
+    csf_wbc: float, csf_rbc: float, blood_wbc: float, blood_rbc: float, boundary: Boundary = "gt"
+) -> dict[str, Any]:
+    """The Steinherz/Bleyer comparison, exactly (no floating-point rounding at the boundary).
+
+    ``positive`` is ``csf_wbc/csf_rbc > 2 * blood_wbc/blood_rbc`` (``boundary="gt"``) or ``>=``
+    (``boundary="ge"``); all counts per µL. Compared by cross-multiplication of exact fractions.
+    """
+    if csf_rbc <= 0 or blood_rbc <= 0:
+        raise ValueError("Steinherz/Bleyer needs positive CSF and blood RBC counts (per µL)")
+    left = Fraction(csf_wbc) * Fraction(blood_rbc)
+    right = SB_FACTOR * Fraction(blood_wbc) * Fraction(csf_rbc)
+    positive = left > right if boundary == "gt" else left >= right
+    csf_ratio = csf_wbc / csf_rbc
+    blood_ratio = blood_wbc / blood_rbc
+    return {
+        "csf_wbc_rbc_ratio": round(csf_ratio, 6),
+        "blood_wbc_rbc_ratio": round(blood_ratio, 6),
+        "factor": SB_FACTOR,
+        "boundary": ">" if boundary == "gt" else ">=",
+        "positive": positive,
+    }
+
+
+class _Result:
+    def __init__(self, framework: Framework, boundary: Boundary) -> None:
+        self.framework = framework
+        self.boundary = boundary
+        self.category = "indeterminate"
+        self.subcategory: str | None = None
+        self.rationale: list[str] = []
+        self.missing: list[str] = []
+        self.rule_ids: list[str] = []
+        self.sb: dict[str, Any] | None = None
+
+    def cite(self, rule_id: str, text: str) -> None:
+        self.rationale.append(text)
+        if rule_id not in self.rule_ids:
+            self.rule_ids.append(rule_id)
+
+    def need(self, item: str) -> None:
+        if item not in self.missing:
+            self.missing.append(item)
+
+
+def _sb_step(facts: _Facts, result: _Result) -> bool | None:
+    """Apply Steinherz/Bleyer when CSF WBC >= 5, blasts and a traumatic tap; None when blood counts lack."""
+    assert facts.wbc is not None and facts.rbc is not None
+    sb_rule = "steinherz_bleyer_ge" if result.boundary == "ge" else "steinherz_bleyer"
+    if facts.blood_wbc is None or facts.blood_rbc is None:
+        if facts.blood_wbc is None:
+            result.need(
+                "blood.wbc_per_ul (blood WBC per µL from the same day, for the Steinherz/Bleyer ratio)"
+            )
+        if facts.blood_rbc is None:
+            result.need(
+                "blood.rbc_per_ul (blood RBC per µL from the same day, for the Steinherz/Bleyer ratio)"
+            )
+        result.cite(
+            sb_rule,
+            "Traumatic tap with CSF WBC ≥5/µL and blasts: the Steinherz/Bleyer ratio decides CNS2 vs CNS3, "
+            "but the blood counts are missing.",
+        )
+        return None
+    result.sb = steinherz_bleyer(facts.wbc, facts.rbc, facts.blood_wbc, facts.blood_rbc, result.boundary)
+    sign = ">" if result.boundary == "gt" else "≥"
+    verdict = "positive" if result.sb["positive"] else "negative"
+    result.cite(
+        sb_rule,
+        f"Steinherz/Bleyer {verdict}: CSF WBC/RBC {result.sb['csf_wbc_rbc_ratio']:.6g} vs "
+        f"{SB_FACTOR} × blood WBC/RBC {result.sb['blood_wbc_rbc_ratio']:.6g} (test: CSF ratio {sign} "
+        f"{SB_FACTOR} × blood ratio).",
+    )
+    if facts.blood_blasts is False:
+        result.rationale.append(
+            "Blood recorded without blasts: the rule is defined for blasts in blood; blood contamination "
+            "cannot explain CSF blasts."
+        )
+    return bool(result.sb["positive"])
+
+
+def _csf_cog(facts: _Facts, result: _Result, subclasses: bool) -> None:
+    """COG (with sub-classes) and NCCN (without) from the CSF alone."""
+    rule3 = "cns3_csf"
+    if facts.blasts is None:
+        result.need("csf.blasts (cytospin read for blasts)")
+        result.cite("cns1", "Blasts on cytospin not recorded: CNS1 vs CNS2/3 cannot be decided.")
+        return
+    if facts.blasts is False:
+        counts = f" (CSF WBC {_num(facts.wbc)}/µL)" if facts.wbc is not None else ""
+        result.category = "CNS1"
+        result.cite("cns1", f"No blasts on cytospin{counts}: CNS1.")
+        return
+    if facts.wbc is None:
+        result.need("csf.wbc_per_ul (CSF white cells per µL)")
+        result.cite("cns2", "Blasts present but CSF WBC not recorded: CNS2 vs CNS3 cannot be decided.")
+        return
+    if facts.wbc < WBC_CUTOFF_PER_UL:
+        result.category = "CNS2"
+        result.cite("cns2", f"Blasts with CSF WBC {_num(facts.wbc)}/µL (<5): CNS2.")
+        if subclasses:
+            if facts.rbc is None:
+                result.need("csf.rbc_per_ul (CSF red cells per µL, for CNS2a vs CNS2b)")
+            else:
+                result.subcategory = "CNS2a" if facts.rbc < TRAUMATIC_RBC_PER_UL else "CNS2b"
+                result.cite("cog_subclass", f"CSF RBC {_num(facts.rbc)}/µL: {result.subcategory}.")
+        return
+    # blasts with >= 5 WBC/µL
+    if facts.rbc is None:
+        result.need("csf.rbc_per_ul (CSF red cells per µL: a traumatic tap needs the Steinherz/Bleyer rule)")
+        result.cite(rule3, f"Blasts with CSF WBC {_num(facts.wbc)}/µL (≥5), but CSF RBC not recorded.")
+        return
+    if facts.rbc < TRAUMATIC_RBC_PER_UL:
+        result.category = "CNS3"
+        result.subcategory = "CNS3a" if subclasses else None
+        result.cite(rule3, f"Blasts with CSF WBC {_num(facts.wbc)}/µL (≥5) on a non-traumatic tap: CNS3.")
+        if subclasses:
+            result.cite("cog_subclass", f"CSF RBC {_num(facts.rbc)}/µL (<10): CNS3a.")
+        return
+    result.cite("traumatic_tap", f"CSF RBC {_num(facts.rbc)}/µL (≥10): traumatic tap.")
+    positive = _sb_step(facts, result)
+    if positive is None:
+        return
+    result.category = "CNS3" if positive else "CNS2"
+    if subclasses:
+        result.subcategory = "CNS3b" if positive else "CNS2c"
+        result.cite("cog_subclass", f"Traumatic tap, ≥5 WBC/µL, blasts: {result.subcategory}.")
+
+
+def _csf_bfm(facts: _Facts, result: _Result) -> None:
+    """AIEOP-BFM: CNS1-3 on a clean tap; a traumatic tap is TLP+ (blasts) or TLP− (no blasts)."""
+    if facts.blasts is None:
+        result.need("csf.blasts (cytospin read for blasts)")
+        result.cite("cns1", "Blasts on cytospin not recorded: the status cannot be decided.")
+        return
+    if facts.rbc is None:
+        result.need("csf.rbc_per_ul (CSF red cells per µL: AIEOP-BFM keeps traumatic taps apart)")
+        result.cite("tlp_bfm", "CSF RBC not recorded: a traumatic tap (TLP+/TLP−) cannot be excluded.")
+        return
+    if facts.rbc >= TRAUMATIC_RBC_PER_UL:
+        result.category = "TLP+" if facts.blasts else "TLP-"
+        result.cite(
+            "tlp_bfm",
+            f"CSF RBC {_num(facts.rbc)}/µL (≥10), {'with' if facts.blasts else 'without'} blasts: "
+            f"{result.category}.",
+        )
+        computable = facts.blood_wbc is not None and facts.blood_rbc is not None
+        if facts.blasts and facts.wbc is not None and facts.wbc >= WBC_CUTOFF_PER_UL and computable:
+            assert facts.blood_wbc is not None and facts.blood_rbc is not None
+            result.sb = steinherz_bleyer(
+                facts.wbc, facts.rbc, facts.blood_wbc, facts.blood_rbc, result.boundary
+            )
+            result.rationale.append(
+                f"Steinherz/Bleyer reported beside (not part of this category): "
+                f"{'positive' if result.sb['positive'] else 'negative'}."
+            )
+        return
+    if not facts.blasts:
+        result.category = "CNS1"
+        result.cite("cns1", "No blasts on a non-traumatic tap: CNS1.")
+        return
+    if facts.wbc is None:
+        result.need("csf.wbc_per_ul (CSF white cells per µL)")
+        result.cite("cns2", "Blasts present but CSF WBC not recorded: CNS2 vs CNS3 cannot be decided.")
+        return
+    high = facts.wbc >= WBC_CUTOFF_PER_UL
+    result.category = "CNS3" if high else "CNS2"
+    result.cite(
+        "cns3_csf" if high else "cns2",
+        f"Blasts with CSF WBC {_num(facts.wbc)}/µL ({'≥' if high else '<'}5) on a non-traumatic tap: "
+        f"{result.category}.",
+    )
+
+
+def _csf_stjude(facts: _Facts, result: _Result) -> None:
+    """St Jude: CNS1-3; a traumatic tap with blasts is TLP+."""
+    if facts.blasts is None:
+        result.need("csf.blasts (cytospin read for blasts)")
+        result.cite("cns1", "Blasts on cytospin not recorded: the status cannot be decided.")
+        return
+    if facts.blasts is False:
+        result.category = "CNS1"
+        result.cite("cns1", "No blasts on cytospin: CNS1.")
+        return
+    if facts.rbc is None:
+        result.need("csf.rbc_per_ul (CSF red cells per µL: a traumatic tap with blasts is TLP+)")
+        result.cite("tlp_stjude", "Blasts present but CSF RBC not recorded: TLP+ cannot be excluded.")
+        return
+    if facts.rbc >= TRAUMATIC_RBC_PER_UL:
+        result.category = "TLP+"
+        bloody = " (bloody, ≥500/µL)" if facts.rbc >= BLOODY_RBC_PER_UL else ""
+        result.cite("tlp_stjude", f"Traumatic tap{bloody}, CSF RBC {_num(facts.rbc)}/µL, with blasts: TLP+.")
+        return
+    if facts.wbc is None:
+        result.need("csf.wbc_per_ul (CSF white cells per µL)")
+        result.cite("cns2", "Blasts present but CSF WBC not recorded: CNS2 vs CNS3 cannot be decided.")
+        return
+    high = facts.wbc >= WBC_CUTOFF_PER_UL
+    result.category = "CNS3" if high else "CNS2"
+    result.cite(
+        "stjude" if high else "cns2",
+        f"Blasts with CSF WBC {_num(facts.wbc)}/µL ({'≥' if high else '<'}5): {result.category}.",
+    )
+
+
+def _classify(facts: _Facts, framework: Framework, boundary: Boundary) -> dict[str, Any]:
+    result = _Result(framework, boundary)
+    csf = _Result(framework, boundary)
+    if framework in ("COG", "NCCN"):
+        _csf_cog(facts, csf, subclasses=framework == "COG")
+    elif framework == "BFM":
+        _csf_bfm(facts, csf)
+    else:
+        _csf_stjude(facts, csf)
+
+    signs: list[str] = []
+    if facts.palsies:
+        signs.append(f"cranial nerve palsy ({', '.join(facts.palsies)})")
+    if facts.mass:
+        signs.append("intracranial mass on imaging")
+    sign_rule = {"COG": "palsy_cog", "NCCN": "palsy_cog", "BFM": "palsy_bfm", "StJude": "stjude"}[framework]
+    if signs:
+        result.category = "CNS3"
+        result.subcategory = "CNS3c" if framework == "COG" else None
+        label = "CNS3c" if framework == "COG" else "CNS3"
+        result.cite(
+            sign_rule, f"Clinical sign of CNS leukemia: {' and '.join(signs)}: {label}, whatever the CSF."
+        )
+        if facts.palsies:
+            result.cite(
+                "palsy_tool",
+                "The palsy rule presumes the palsy is not explained by another cause; see the differential.",
+            )
+        csf_view = csf.category + (f" ({csf.subcategory})" if csf.subcategory else "")
+        result.rationale.append(f"The CSF alone would give: {csf_view}.")
+        result.rationale.extend(f"  {line}" for line in csf.rationale)
+        for rule_id in csf.rule_ids:
+            if rule_id not in result.rule_ids:
+                result.rule_ids.append(rule_id)
+        result.sb = csf.sb
+    else:
+        result.category, result.subcategory = csf.category, csf.subcategory
+        result.rationale, result.missing, result.rule_ids, result.sb = (
+            csf.rationale,
+            csf.missing,
+            csf.rule_ids,
+            csf.sb,
+        )
+        if CATEGORY_RANK.get(result.category, -1) < CATEGORY_RANK["CNS3"]:
+            # A clinical sign would raise the category; say when it was not recorded.
+            if facts.palsies is None:
+                result.need(
+                    "exam.cranial_nerve_palsies (examination not recorded; a palsy makes the status CNS3)"
+                )
+            if facts.mass is None:
+                result.need("imaging.intracranial_mass (not recorded; a mass makes the status CNS3)")
+    if facts.disease not in ("B-ALL", "T-ALL"):
+        what = f"disease type {facts.disease}" if facts.disease else "disease type not given"
+        result.rationale.append(f"These definitions were written for ALL ({what}); applied by analogy.")
+    return {
+        "framework": framework,
+        "label": FRAMEWORK_LABELS[framework],
+        "category": result.category,
+        "subcategory": result.subcategory,
+        "traumatic_tap": None if facts.rbc is None else facts.rbc >= TRAUMATIC_RBC_PER_UL,
+        "bloody_tap": None if facts.rbc is None else facts.rbc >= BLOODY_RBC_PER_UL,
+        "steinherz_bleyer": result.sb,
+        "rationale": result.rationale,
+        "missing": result.missing,
+        "rules": [RULES[rule_id].text for rule_id in result.rule_ids],
+        "sources": list(dict.fromkeys(RULES[rule_id].source for rule_id in result.rule_ids)),
+    }
+
+
+def _beside(facts: _Facts) -> dict[str, Any]:
+    """Flow cytometry and MRI, reported beside the definitions (they do not change the category)."""
+    notes: list[str] = []
+    sources: list[str] = []
+    flow = facts.flow
+    if flow == "positive":
+        notes.append(
+            "CSF flow cytometry positive: not part of the CNS1–3 definitions, but carries a higher CNS "
+            "relapse risk; discuss with the treating team."
+        )
+    elif flow == "not_done" or flow is None:
+        notes.append(
+            "CSF flow cytometry "
+            + ("not done" if flow else "not recorded")
+            + ": it detects CNS involvement 2–3× more often than cytospin."
+        )
+    else:
+        notes.append("CSF flow cytometry negative.")
+    sources.append(RULES["flow"].source)
+    imaging_support: bool | None = None
+    if facts.nerve_findings is not None:
+        imaging_support = bool(facts.nerve_findings)
+        if facts.nerve_findings:
+            notes.append(
+                f"MRI nerve findings ({', '.join(facts.nerve_findings)}): CNS3-equivalent / probable CNS "
+                "leukemia once the mimics are excluded; not part of the definitions."
+            )
+            sources.append(RULES["mri_support"].source)
+            if facts.blasts is False or facts.blasts is None:
+                notes.append(RULES["repeat_lp"].text)
+                sources.append(RULES["repeat_lp"].source)
+    return {
+        "flow_cytometry": flow,
+        "imaging_support": imaging_support,
+        "notes": notes,
+        "sources": sources,
+    }
+
+
+def assess_cns_status(
+    case: ClinicalCase,
+    framework: Framework = "COG",
+    sb_boundary: Boundary | None = None,
+    nerve_findings: list[str] | None = None,
+) -> dict[str, Any]:
+    """CNS status of ``case`` under ``framework``, with the other frameworks beside it.
+
+    ``sb_boundary`` sets the Steinherz/Bleyer comparison for every framework (``"gt"``: CSF ratio
+    greater than twice the blood ratio; ``"ge"``: at least twice); ``None`` uses each framework's own
+    wording (:data:`DEFAULT_BOUNDARY`). ``nerve_findings`` replaces ``case.imaging.nerve_findings``.
+    Returns the CONTRACTS.md §4 ``cns_status`` object.
+    """
+    facts = _facts(case, nerve_findings)
+
+    def one(name: Framework) -> dict[str, Any]:
+        return _classify(facts, name, sb_boundary or DEFAULT_BOUNDARY[name])
+
+    primary = one(framework)
+    beside = _beside(facts)
+    primary["rationale"] = primary["rationale"] + beside["notes"]
+    primary["sources"] = list(dict.fromkeys(primary["sources"] + beside["sources"]))
+    primary["flow_cytometry"] = beside["flow_cytometry"]
+    primary["imaging_support"] = beside["imaging_support"]
+    primary["other_frameworks"] = [one(name) for name in FRAMEWORKS if name != framework]
+    return primary
+
+
+__all__ = [
+    "CATEGORY_RANK",
+    "DEFAULT_BOUNDARY",
+    "FRAMEWORKS",
+    "RULES",
+    "Boundary",
+    "Framework",
+    "Rule",
+    "assess_cns_status",
+    "steinherz_bleyer",
+]
