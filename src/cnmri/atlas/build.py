@@ -56,43 +56,44 @@ RIGHT: dict[str, Point] = {
     "cn3_between_pca_sca": (8.0, -6.0, -20.0),
     "oculomotor_trigone": (12.0, 1.0, -22.0),
     "cavernous_sinus_lateral_wall_superior": (16.0, 8.0, -25.0),
-    "superior_orbital_fissure": (21.0, 19.0, -27.0),
+    "superior_orbital_fissure": (20.0, 18.0, -30.0),
     # trochlear
     "cn4_exit_below_inferior_colliculus": (3.0, -40.0, -14.0),
     "ambient_cistern_cn4": (12.0, -31.0, -16.0),
     "crural_cistern_cn4": (16.0, -18.0, -20.0),
     "tentorial_edge_cn4_entry": (15.0, -6.0, -23.0),
     # trigeminal
-    "cn5_root_exit_midpons": (20.0, -22.0, -32.0),
-    "prepontine_cistern_cn5": (23.0, -16.0, -33.0),
-    "porus_trigeminus": (24.0, -11.0, -34.0),
-    "meckel_cave_centre": (25.0, -5.0, -36.0),
-    "trigeminal_ganglion_anterior": (24.0, 0.0, -37.0),
-    "v1_cavernous_lateral_wall": (20.0, 10.0, -29.0),
-    "foramen_rotundum": (24.0, 12.0, -40.0),
-    "v2_midpoint": (25.0, 6.0, -39.0),
-    "foramen_ovale": (28.0, 1.0, -46.0),
-    "v3_extracranial_proximal": (30.0, 2.0, -52.0),
+    "cn5_root_exit_midpons": (19.0, -23.0, -34.0),
+    "prepontine_cistern_cn5": (22.0, -15.0, -35.0),
+    "porus_trigeminus": (24.0, -9.0, -36.0),
+    "meckel_cave_centre": (25.0, -4.0, -38.0),
+    "trigeminal_ganglion_anterior": (24.0, 0.0, -40.0),
+    "v1_cavernous_lateral_wall": (20.0, 9.0, -33.0),
+    "foramen_rotundum": (18.0, 13.0, -40.0),
+    "v2_midpoint": (21.0, 6.0, -41.0),
+    "foramen_ovale": (24.0, -3.0, -46.0),
+    "v3_extracranial_proximal": (25.0, -2.0, -53.0),
     # abducens
     "cn6_exit_pontomedullary_junction": (5.0, -17.0, -46.0),
     "prepontine_cistern_cn6": (7.0, -12.0, -42.0),
     "dorello_canal_entry": (9.0, -8.0, -38.0),
     "dorello_canal_petrous_apex": (12.0, -4.0, -33.0),
     "cavernous_sinus_cn6": (15.0, 2.0, -31.0),
-    # facial / vestibulocochlear
+    # facial / vestibulocochlear (IAC seen as a grey CSF channel in black petrous bone, z about -41)
     "cn7_exit_pontomedullary_junction": (17.0, -29.0, -41.0),
     "cn8_exit_pontomedullary_junction": (18.0, -31.0, -42.0),
-    "cerebellopontine_angle_cistern": (25.0, -26.0, -41.0),
-    "porus_acusticus": (31.0, -23.0, -41.0),
-    "iac_mid": (35.5, -21.0, -41.0),
-    "iac_fundus": (40.0, -19.0, -41.0),
-    "cn7_fundus_anterosuperior": (40.0, -18.5, -40.0),
-    "labyrinthine_mid": (41.5, -16.0, -39.0),
-    "geniculate_ganglion": (43.0, -13.0, -38.0),
-    "tympanic_mid": (45.5, -20.0, -40.0),
-    "second_genu": (46.5, -27.0, -43.0),
+    "cerebellopontine_angle_cistern": (26.0, -26.0, -41.5),
+    "porus_acusticus": (33.0, -23.5, -41.5),
+    "iac_mid": (37.0, -22.5, -41.5),
+    "iac_fundus": (40.5, -22.0, -41.5),
+    "cn7_fundus_anterosuperior": (40.5, -21.0, -40.5),
+    "labyrinthine_distal": (42.0, -19.0, -40.0),
+    "geniculate_ganglion": (43.5, -17.0, -40.0),
+    "tympanic_proximal": (44.5, -19.0, -40.5),
+    "tympanic_mid": (45.5, -23.5, -41.5),
+    "second_genu": (46.5, -28.0, -43.0),
     "mastoid_mid": (47.0, -29.0, -50.0),
-    "stylomastoid_foramen": (47.0, -30.0, -58.0),
+    "stylomastoid_foramen": (47.0, -30.0, -57.0),
     # lower cranial nerves
     "cn9_exit_postolivary_sulcus": (10.0, -32.0, -51.0),
     "cn10_exit_postolivary_sulcus": (10.0, -34.0, -54.0),
@@ -112,17 +113,29 @@ def _mirror(point: Point) -> Point:
 
 #: Left-sided landmarks (x < 0).
 LEFT: dict[str, Point] = {name: _mirror(p) for name, p in RIGHT.items()}
+
+
+def _left_temporal(point: Point) -> Point:
+    """Intratemporal facial nerve (not visible on T1): mirrored, then moved by the fundus offset."""
+    x, y, z = _mirror(point)
+    shift = np.subtract(LEFT["iac_fundus"], _mirror(RIGHT["iac_fundus"]))
+    return (x + float(shift[0]), y + float(shift[1]), z + float(shift[2]))
+
+
 LEFT.update(
     {
         "cn7_exit_pontomedullary_junction": (-19.0, -30.0, -41.0),
         "cn8_exit_pontomedullary_junction": (-20.0, -32.0, -42.0),
-        "cerebellopontine_angle_cistern": (-25.0, -27.0, -41.0),
-        "porus_acusticus": (-30.0, -24.0, -41.0),
-        "iac_mid": (-35.0, -22.0, -41.0),
-        "iac_fundus": (-40.0, -20.0, -41.0),
-        "cn7_fundus_anterosuperior": (-40.0, -19.5, -40.0),
+        "cerebellopontine_angle_cistern": (-26.0, -27.0, -40.5),
+        "porus_acusticus": (-31.0, -23.5, -40.5),
+        "iac_mid": (-35.0, -23.0, -40.5),
+        "iac_fundus": (-38.5, -22.5, -40.5),
+        "cn7_fundus_anterosuperior": (-38.5, -21.5, -39.5),
     }
 )
+for _name in ("labyrinthine_distal", "geniculate_ganglion", "tympanic_proximal", "tympanic_mid",
+              "second_genu", "mastoid_mid", "stylomastoid_foramen"):
+    LEFT[_name] = _left_temporal(RIGHT[_name])
 
 # ---------------------------------------------------------------------------------------------
 # Segments
@@ -165,7 +178,8 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
     SegmentSpec("CN3", "cisternal",
                 ("cn3_exit_interpeduncular_fossa", "cn3_between_pca_sca", "oculomotor_trigone"),
                 (2.0,), False, f"{MARK}: cisternal oculomotor nerve never enhances (0/50 controls)",
-                ("posterior cerebral artery", "superior cerebellar artery", "posterior communicating artery")),
+                ("posterior cerebral artery", "superior cerebellar artery",
+                 "posterior communicating artery")),
     SegmentSpec("CN3", "cavernous",
                 ("oculomotor_trigone", "cavernous_sinus_lateral_wall_superior", "superior_orbital_fissure"),
                 (2.0,), True, f"{SAREMI}; runs in the lateral wall of the enhancing cavernous sinus",
@@ -219,16 +233,16 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
                 ("anterior inferior cerebellar artery loop (may enter the canal)",),
                 note="fat-suppressed 3D gradient echo (VIBE) shows normal canalicular enhancement in 60-80%"),
     SegmentSpec("CN7", "labyrinthine",
-                ("cn7_fundus_anterosuperior", "labyrinthine_mid", "geniculate_ganglion"),
+                ("cn7_fundus_anterosuperior", "labyrinthine_distal"),
                 (1.5,), True, f"{MARTIN}: 78% enhance; {KINOSHITA}: 0% at 1.0 T; sequence-dependent",
                 ("circummeningeal arteriovenous plexus",),
                 note="sequence-dependent: normal on fat-suppressed VIBE, suspicious on 1.0-1.5 T 2D/SPGR"),
     SegmentSpec("CN7", "geniculate",
-                ("labyrinthine_mid", "geniculate_ganglion", "tympanic_mid"),
+                ("labyrinthine_distal", "geniculate_ganglion", "tympanic_proximal"),
                 (2.0,), True, f"{GEBARSKI}; {MARTIN}: 97% enhance (perineural arteriovenous plexus)",
                 ("greater superficial petrosal nerve plexus", "middle meningeal artery petrosal branch")),
     SegmentSpec("CN7", "tympanic",
-                ("geniculate_ganglion", "tympanic_mid", "second_genu"),
+                ("tympanic_proximal", "tympanic_mid", "second_genu"),
                 (1.8,), True, f"{GEBARSKI}; {MARTIN}: 88% enhance",
                 ("perineural arteriovenous plexus", "middle ear mucosa")),
     SegmentSpec("CN7", "mastoid",
@@ -239,7 +253,8 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
     SegmentSpec("CN8", "cisternal",
                 ("cn8_exit_pontomedullary_junction", "cerebellopontine_angle_cistern", "porus_acusticus"),
                 (2.0,), False, f"{MARTIN}: any enhancement of CN8 is pathological",
-                ("anterior inferior cerebellar artery loop", "flocculus", "choroid plexus (foramen of Luschka)"),
+                ("anterior inferior cerebellar artery loop", "flocculus",
+                 "choroid plexus (foramen of Luschka)"),
                 shared_with=("CN7",)),
     SegmentSpec("CN8", "canalicular",
                 ("porus_acusticus", "iac_mid", "iac_fundus"),
@@ -357,13 +372,15 @@ def build_atlas() -> dict[str, Any]:
         "reference_regions": [dict(r) for r in REFERENCE_REGIONS],
         "notes": {
             "template": TEMPLATE_FILE,
-            "coordinates": "world RAS millimetres of the template: +x = subject right, +y anterior, +z superior",
-            "order": "points run from the brainstem outwards; consecutive segments share their junction point",
+            "coordinates": "world RAS millimetres of the template: +x = subject right, +y anterior, "
+            "+z superior",
+            "order": "points run from the brainstem outwards; consecutive segments share their junction "
+            "point",
             "sampling_mm": STEP_MM,
             "radius": "normal nerve radius plus about 0.5-1 mm margin for registration error; Meckel's cave "
             "and the jugular foramen are wider",
-            "placement": "landmarks placed by eye on the single-subject Colin27 T1; expect 1-3 mm error, more "
-            "for intraosseous segments of the facial nerve and the lower cranial nerves",
+            "placement": "landmarks placed by eye on the single-subject Colin27 T1; expect 1-3 mm error, "
+            "more for intraosseous segments of the facial nerve and the lower cranial nerves",
             "generator": "python -m cnmri.atlas.build",
             "landmarks": {
                 "midline": {k: list(v) for k, v in MIDLINE.items()},
