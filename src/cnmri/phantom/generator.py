@@ -48,22 +48,41 @@ NERVE_T1_FRACTION = 0.62
 WM_SPHERES_MM = ((-26.0, -12.0, 28.0), (26.0, -12.0, 28.0), (-24.0, 10.0, 26.0), (24.0, 10.0, 26.0))
 #: Skull-base landmarks of the phantom (template RAS mm), to score registration error.
 SKULL_BASE_LANDMARKS_MM: dict[str, tuple[float, float, float]] = {
-    "dorsum_sellae": (0.0, -12.0, -24.0),
-    "pituitary_fossa": (0.0, 0.0, -35.0),
-    "clivus_mid": (0.0, -17.0, -42.0),
-    "basion": (0.0, -30.0, -58.0),
-    "opisthion": (0.0, -62.0, -55.0),
-    "porus_acusticus_left": (-24.0, -24.0, -29.0),
-    "porus_acusticus_right": (24.0, -24.0, -29.0),
-    "jugular_foramen_left": (-33.0, -30.0, -46.0),
-    "jugular_foramen_right": (33.0, -30.0, -46.0),
-    "hypoglossal_canal_left": (-17.0, -31.0, -58.0),
-    "hypoglossal_canal_right": (17.0, -31.0, -58.0),
-    "foramen_ovale_left": (-23.0, -3.0, -46.0),
-    "foramen_ovale_right": (23.0, -3.0, -46.0),
-    "petrous_apex_left": (-20.0, -12.0, -34.0),
-    "petrous_apex_right": (20.0, -12.0, -34.0),
+    "dorsum_sellae": (0.0, -2.0, -28.0),
+    "pituitary_fossa": (0.0, 2.0, -34.0),
+    "clivus_mid": (0.0, -7.0, -40.0),
+    "prepontine_cistern": (0.0, -11.0, -36.0),
 }
+#: Atlas points that are skull-base landmarks too: (name, nerve, segment, where on the centerline).
+ATLAS_LANDMARKS: tuple[tuple[str, str, str, str], ...] = (
+    ("porus_acusticus", "CN7", "canalicular", "start"),
+    ("iac_fundus", "CN7", "canalicular", "end"),
+    ("geniculate_ganglion", "CN7", "geniculate", "middle"),
+    ("stylomastoid_foramen", "CN7", "mastoid", "end"),
+    ("jugular_foramen", "CN9", "jugular_foramen", "start"),
+    ("hypoglossal_canal", "CN12", "hypoglossal_canal", "middle"),
+    ("foramen_ovale", "CN5", "V3", "end"),
+    ("meckel_cave", "CN5", "meckel_cave", "middle"),
+    ("dorello_canal", "CN6", "dorello", "middle"),
+    ("optic_canal", "CN2", "intracanalicular", "middle"),
+)
+
+
+def skull_base_landmarks(atlas: Atlas | None) -> dict[str, FloatArray]:
+    """Named skull-base points in template mm: the phantom's midline set plus atlas foramina."""
+    out = {name: np.asarray(p, dtype=np.float64) for name, p in SKULL_BASE_LANDMARKS_MM.items()}
+    if atlas is None:
+        return out
+    for name, nerve, seg_name, where in ATLAS_LANDMARKS:
+        for side in (Side.LEFT, Side.RIGHT):
+            try:
+                seg = atlas.segment(nerve, side, seg_name)
+            except KeyError:
+                continue
+            pts = np.asarray(seg.points_mm, dtype=np.float64)
+            point = pts[0] if where == "start" else pts[-1] if where == "end" else pts[len(pts) // 2]
+            out[f"{name}_{side.value}"] = point
+    return out
 
 
 @dataclass(frozen=True)
@@ -107,13 +126,28 @@ class Realism:
 
     @property
     def geometric(self) -> bool:
-        return (self.pose or self.deformation or self.head_scale or self.random_voxel_size
-                or self.voxel_size_mm is not None or self.motion or self.partial_fov)
+        return (
+            self.pose
+            or self.deformation
+            or self.head_scale
+            or self.random_voxel_size
+            or self.voxel_size_mm is not None
+            or self.motion
+            or self.partial_fov
+        )
 
     @staticmethod
     def standard(snr: float | None = 30.0) -> Realism:
-        return Realism(pose=True, deformation=True, head_scale=True, random_voxel_size=True, bias_field=True,
-                       snr=snr, motion=True, partial_fov=True)
+        return Realism(
+            pose=True,
+            deformation=True,
+            head_scale=True,
+            random_voxel_size=True,
+            bias_field=True,
+            snr=snr,
+            motion=True,
+            partial_fov=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,12 +170,16 @@ class PhantomCase:
 def demo_spec() -> PhantomSpec:
     """The seed case: both facial and both glossopharyngeal nerves thickened and intensely enhancing,
     normal physiologic enhancement, no scanner realism; pre is the base head unchanged."""
-    lesions = tuple(LesionSpec(nerve, side, None, contrast=0.9, thickness_mm=2.8)
-                    for nerve in ("CN7", "CN9") for side in ("left", "right"))
+    lesions = tuple(
+        LesionSpec(nerve, side, None, contrast=0.9, thickness_mm=2.8)
+        for nerve in ("CN7", "CN9")
+        for side in ("left", "right")
+    )
     return PhantomSpec(lesions=lesions, pre_shows_thickening=False)
 
 
-# ---- validation --------------------------------------------------------------------------------------------
+# ---- validation ------------------------------------------------------------------------------------------
+
 
 def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
     """Raise :class:`InputError` naming the bad field and the allowed values."""
@@ -152,7 +190,9 @@ def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
             raise InputError(f"unknown side {lesion.side!r} for {lesion.nerve}; allowed: left, right")
         lo, hi = CONTRAST_RANGE
         if not lo <= lesion.contrast <= hi:
-            raise InputError(f"contrast {lesion.contrast} is out of range; allowed {lo}–{hi} (fraction of WM signal)")
+            raise InputError(
+                f"contrast {lesion.contrast} is out of range; allowed {lo}–{hi} (fraction of WM signal)"
+            )
         lo, hi = THICKNESS_RANGE_MM
         if not lo <= lesion.thickness_mm <= hi:
             raise InputError(f"thickness {lesion.thickness_mm} mm is out of range; allowed {lo}–{hi} mm")
@@ -169,8 +209,10 @@ def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
         raise InputError(f"SNR {snr} is out of range; allowed {SNR_RANGE[0]:g}–{SNR_RANGE[1]:g}")
     vs = spec.realism.voxel_size_mm
     if vs is not None and (len(vs) != 3 or not all(VOXEL_RANGE_MM[0] <= v <= VOXEL_RANGE_MM[1] for v in vs)):
-        raise InputError(f"voxel size {vs} is out of range; allowed three values {VOXEL_RANGE_MM[0]}–"
-                         f"{VOXEL_RANGE_MM[1]} mm")
+        raise InputError(
+            f"voxel size {vs} is out of range; allowed three values {VOXEL_RANGE_MM[0]}–"
+            f"{VOXEL_RANGE_MM[1]} mm"
+        )
 
 
 def check_head(base: Volume) -> None:
@@ -187,15 +229,21 @@ def check_head(base: Volume) -> None:
     extent = np.abs(corners[1] - corners[0])
     centre = corners.mean(axis=0)
     if (extent < 100).any() or (extent > 320).any():
-        raise InputError(f"base image {base.source or base.name} does not look like a head: foreground extent "
-                         f"{np.round(extent).astype(int).tolist()} mm (a head is about 140×180×160 mm)")
+        raise InputError(
+            f"base image {base.source or base.name} does not look like a head: foreground extent "
+            f"{np.round(extent).astype(int).tolist()} mm (a head is about 140×180×160 mm)"
+        )
     if np.linalg.norm(centre[:2]) > 60 or not -80 < centre[2] < 60:
-        raise InputError(f"base image {base.source or base.name} is not in template (MNI) space: the head "
-                         f"centre is at {np.round(centre).astype(int).tolist()} mm; register it to MNI first")
+        raise InputError(
+            f"base image {base.source or base.name} is not in template (MNI) space: the head "
+            f"centre is at {np.round(centre).astype(int).tolist()} mm; register it to MNI first"
+        )
     frac = float(mask.mean())
     if not 0.05 < frac < 0.9:
-        raise InputError(f"base image {base.source or base.name} does not look like a head "
-                         f"({frac:.0%} of voxels are bright)")
+        raise InputError(
+            f"base image {base.source or base.name} does not look like a head "
+            f"({frac:.0%} of voxels are bright)"
+        )
 
 
 def wm_signal(base: Volume) -> float:
@@ -206,12 +254,15 @@ def wm_signal(base: Volume) -> float:
         values.append(base.data.reshape(-1)[patch.index])
     merged = np.concatenate(values) if values else np.zeros(0)
     if merged.size == 0 or float(np.median(merged)) <= 0:
-        raise InputError(f"base image {base.source or base.name}: no white-matter signal found at the centrum "
-                         "semiovale; is it a T1 in MNI space?")
+        raise InputError(
+            f"base image {base.source or base.name}: no white-matter signal found at the centrum "
+            "semiovale; is it a T1 in MNI space?"
+        )
     return float(np.median(merged))
 
 
-# ---- lesions -------------------------------------------------------------------------------------------------
+# ---- lesions ---------------------------------------------------------------------------------------------
+
 
 def _resample_polyline(points: FloatArray, step_mm: float = 0.5) -> tuple[FloatArray, FloatArray]:
     seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
@@ -224,8 +275,13 @@ def _resample_polyline(points: FloatArray, step_mm: float = 0.5) -> tuple[FloatA
 
 def lesion_segments(lesion: LesionSpec, atlas: Atlas) -> tuple[Segment, ...]:
     side = Side(lesion.side)
-    chosen = [s for s in atlas.segments if s.nerve == lesion.nerve and s.side is side
-              and (lesion.segments is None or s.segment in lesion.segments)]
+    chosen = [
+        s
+        for s in atlas.segments
+        if s.nerve == lesion.nerve
+        and s.side is side
+        and (lesion.segments is None or s.segment in lesion.segments)
+    ]
     return tuple(chosen)
 
 
@@ -235,25 +291,36 @@ def _lesion_geometry(lesion: LesionSpec, segment: Segment, rng: np.random.Genera
     radius = np.full(len(points), r0)
     nodules: list[float] = []
     if lesion.nodular:
-        count = max(1, int(round(arc[-1] / 6.0)))
+        count = max(1, round(arc[-1] / 6.0))
         nodules = sorted(float(v) for v in rng.uniform(0.15, 0.85, size=count) * arc[-1])
         bump = np.zeros_like(arc)
         for pos in nodules:
-            bump = np.maximum(bump, np.exp(-((arc - pos) ** 2) / (2 * 1.2 ** 2)))
+            bump = np.maximum(bump, np.exp(-((arc - pos) ** 2) / (2 * 1.2**2)))
         radius = r0 * (1.0 + 0.6 * bump)
     return {"points_mm": points, "radius_mm": radius, "nodules_arc_mm": nodules, "length_mm": float(arc[-1])}
 
 
-# ---- rendering in template space ------------------------------------------------------------------------------
+# ---- rendering in template space -------------------------------------------------------------------------
+
 
 def _structure_patch(structure: Structure, base: Volume, supersample: int) -> render.Patch:
     if structure.kind is Kind.ELLIPSOID:
-        return render.ellipsoid(base.shape, base.affine, structure.center_mm, structure.semi_axes_mm, supersample)
-    return render.tube(base.shape, base.affine, structure.points_mm, structure.radius_mm,
-                       structure.inner_radius_mm if structure.kind is Kind.SLEEVE else None, supersample)
+        return render.ellipsoid(
+            base.shape, base.affine, structure.center_mm, structure.semi_axes_mm, supersample
+        )
+    return render.tube(
+        base.shape,
+        base.affine,
+        structure.points_mm,
+        structure.radius_mm,
+        structure.inner_radius_mm if structure.kind is Kind.SLEEVE else None,
+        supersample,
+    )
 
 
-def _leptomeningeal(base: Volume, wm: float, rng: np.random.Generator) -> tuple[NDArray[np.float32], dict[str, Any]]:
+def _leptomeningeal(
+    base: Volume, wm: float, rng: np.random.Generator
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
     """Thin patchy coating of the brainstem and cerebellar surfaces in the posterior fossa."""
     data = base.data
     tissue = data > 0.55 * wm
@@ -262,15 +329,26 @@ def _leptomeningeal(base: Volume, wm: float, rng: np.random.Generator) -> tuple[
     dist = ndimage.distance_transform_edt(~tissue, sampling=zooms)
     shell = csf & (dist > 0) & (dist <= 1.5)
     world = base.voxel_to_world(np.argwhere(np.ones(base.shape, dtype=bool)).astype(np.float64)).reshape(
-        *base.shape, 3)
-    box = ((world[..., 0] > -50) & (world[..., 0] < 50) & (world[..., 1] > -90) & (world[..., 1] < 0)
-           & (world[..., 2] > -65) & (world[..., 2] < -5))
+        *base.shape, 3
+    )
+    box = (
+        (world[..., 0] > -50)
+        & (world[..., 0] < 50)
+        & (world[..., 1] > -90)
+        & (world[..., 1] < 0)
+        & (world[..., 2] > -65)
+        & (world[..., 2] < -5)
+    )
     noise = ndimage.gaussian_filter(rng.normal(size=base.shape), sigma=4.0 / zooms)
     patchy = noise > np.percentile(noise, 40)
     level = 0.5
     enh = (shell & box & patchy).astype(np.float32) * level
-    return enh, {"region": "posterior fossa pial surfaces (brainstem, cerebellum)", "enhancement_wm": level,
-                 "thickness_mm": 1.5, "coverage": 0.6}
+    return enh, {
+        "region": "posterior fossa pial surfaces (brainstem, cerebellum)",
+        "enhancement_wm": level,
+        "thickness_mm": 1.5,
+        "coverage": 0.6,
+    }
 
 
 @dataclass(frozen=True)
@@ -280,9 +358,14 @@ class _TemplateImages:
     lesion_fraction: NDArray[np.float32]
 
 
-def _render_template(spec: PhantomSpec, base: Volume, atlas: Atlas | None, wm: float, rng: np.random.Generator,
-                     supersample: int) -> tuple[_TemplateImages, list[dict[str, Any]], list[dict[str, Any]],
-                                                dict[str, Any] | None]:
+def _render_template(
+    spec: PhantomSpec,
+    base: Volume,
+    atlas: Atlas | None,
+    wm: float,
+    rng: np.random.Generator,
+    supersample: int,
+) -> tuple[_TemplateImages, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
     shape = base.shape
     n = int(np.prod(shape))
     pre = np.asarray(base.data, dtype=np.float32).reshape(-1).copy()
@@ -293,7 +376,9 @@ def _render_template(spec: PhantomSpec, base: Volume, atlas: Atlas | None, wm: f
             patch = _structure_patch(structure, base, supersample)
             if patch.empty:
                 continue
-            enh[patch.index] = np.maximum(enh[patch.index], (patch.fraction * structure.enhancement).astype(np.float32))
+            enh[patch.index] = np.maximum(
+                enh[patch.index], (patch.fraction * structure.enhancement).astype(np.float32)
+            )
             structures_truth.append(structure.to_truth())
     lepto_truth: dict[str, Any] | None = None
     if spec.leptomeningeal:
@@ -314,31 +399,53 @@ def _render_template(spec: PhantomSpec, base: Volume, atlas: Atlas | None, wm: f
             thick_pre[idx] = (1 - f) * thick_pre[idx] + f * nerve_signal
             enh[idx] = (1 - f) * enh[idx] + f * lesion.contrast
             lesion_frac[idx] = np.maximum(lesion_frac[idx], f)
-            segs_truth.append({
-                "segment": segment.segment, "key": segment.key,
-                "physiologic_enhancement": segment.physiologic_enhancement,
-                "template_points_mm": geom["points_mm"], "radius_mm": geom["radius_mm"],
-                "nodules_arc_mm": geom["nodules_arc_mm"], "length_mm": geom["length_mm"],
-                "diameter_max_mm": float(2 * geom["radius_mm"].max()),
-            })
-        lesions_truth.append({"nerve": lesion.nerve, "side": lesion.side, "label": lesion.label,
-                              "contrast_wm": lesion.contrast, "thickness_mm": lesion.thickness_mm,
-                              "nodular": lesion.nodular, "segments": segs_truth})
+            segs_truth.append(
+                {
+                    "segment": segment.segment,
+                    "key": segment.key,
+                    "physiologic_enhancement": segment.physiologic_enhancement,
+                    "template_points_mm": geom["points_mm"],
+                    "radius_mm": geom["radius_mm"],
+                    "nodules_arc_mm": geom["nodules_arc_mm"],
+                    "length_mm": geom["length_mm"],
+                    "diameter_max_mm": float(2 * geom["radius_mm"].max()),
+                }
+            )
+        lesions_truth.append(
+            {
+                "nerve": lesion.nerve,
+                "side": lesion.side,
+                "label": lesion.label,
+                "contrast_wm": lesion.contrast,
+                "thickness_mm": lesion.thickness_mm,
+                "nodular": lesion.nodular,
+                "segments": segs_truth,
+            }
+        )
     post = thick_pre + enh * np.float32(wm)
     pre_out = thick_pre if spec.pre_shows_thickening else pre
-    images = _TemplateImages(pre_out.reshape(shape), post.reshape(shape).astype(np.float32), lesion_frac.reshape(shape))
+    images = _TemplateImages(
+        pre_out.reshape(shape), post.reshape(shape).astype(np.float32), lesion_frac.reshape(shape)
+    )
     return images, lesions_truth, structures_truth, lepto_truth
 
 
-# ---- realism ---------------------------------------------------------------------------------------------------
+# ---- realism ---------------------------------------------------------------------------------------------
+
 
 def _draw_map(realism: Realism, base: Volume, rng: np.random.Generator) -> SubjectMap:
     rot = rng.uniform(-10, 10, 3) if realism.pose else np.zeros(3)
     trans = rng.uniform(-10, 10, 3) if realism.pose else np.zeros(3)
     scale = float(rng.uniform(*SCALE_RANGE)) if realism.head_scale else 1.0
     if realism.deformation:
-        grid = np.array([[x, y, z] for x in (-60.0, -20.0, 20.0, 60.0) for y in (-90.0, -45.0, 0.0, 45.0)
-                         for z in (-60.0, -20.0, 20.0, 60.0)])
+        grid = np.array(
+            [
+                [x, y, z]
+                for x in (-60.0, -20.0, 20.0, 60.0)
+                for y in (-90.0, -45.0, 0.0, 45.0)
+                for z in (-60.0, -20.0, 20.0, 60.0)
+            ]
+        )
         centers = grid + rng.uniform(-8, 8, grid.shape)
         amps = rng.normal(0.0, 1.5, grid.shape)
         sigma = 28.0
@@ -349,8 +456,9 @@ def _draw_map(realism: Realism, base: Volume, rng: np.random.Generator) -> Subje
     return SubjectMap(rot, trans, scale, centers, amps, sigma, mrot, mtrans)
 
 
-def _subject_grid(realism: Realism, base: Volume, mapping: SubjectMap, wm: float,
-                  rng: np.random.Generator) -> tuple[tuple[int, int, int], FloatArray, dict[str, Any]]:
+def _subject_grid(
+    realism: Realism, base: Volume, mapping: SubjectMap, wm: float, rng: np.random.Generator
+) -> tuple[tuple[int, int, int], FloatArray, dict[str, Any]]:
     if realism.voxel_size_mm is not None:
         zooms = np.asarray(realism.voxel_size_mm, dtype=np.float64)
     elif realism.random_voxel_size:
@@ -361,8 +469,10 @@ def _subject_grid(realism: Realism, base: Volume, mapping: SubjectMap, wm: float
     else:
         zooms = np.array(base.zooms_mm)
     head = np.argwhere(np.asarray(base.data) > 0.1 * wm)
-    lo, hi = base.voxel_to_world(head.min(axis=0).astype(np.float64))[0], \
-        base.voxel_to_world(head.max(axis=0).astype(np.float64))[0]
+    lo, hi = (
+        base.voxel_to_world(head.min(axis=0).astype(np.float64))[0],
+        base.voxel_to_world(head.max(axis=0).astype(np.float64))[0],
+    )
     lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
     fov: dict[str, Any] = {"partial": False}
     if realism.partial_fov:
@@ -382,15 +492,18 @@ def _subject_grid(realism: Realism, base: Volume, mapping: SubjectMap, wm: float
     return (shape[0], shape[1], shape[2]), affine, fov
 
 
-def _apply_realism(spec: PhantomSpec, base: Volume, images: _TemplateImages, wm: float, rng: np.random.Generator
-                   ) -> tuple[Volume, Volume, SubjectMap, dict[str, Any]]:
+def _apply_realism(
+    spec: PhantomSpec, base: Volume, images: _TemplateImages, wm: float, rng: np.random.Generator
+) -> tuple[Volume, Volume, SubjectMap, dict[str, Any]]:
     realism = spec.realism
     mapping = _draw_map(realism, base, rng) if realism.geometric else SubjectMap.identity()
     info: dict[str, Any] = {}
     if realism.geometric:
         shape, affine, fov = _subject_grid(realism, base, mapping, wm, rng)
         info["field_of_view"] = fov
-        sigma = anti_alias_sigma_vox(np.array(base.zooms_mm), np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) / mapping.scale)
+        sigma = anti_alias_sigma_vox(
+            np.array(base.zooms_mm), np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) / mapping.scale
+        )
         pre_t, post_t = images.pre, images.post
         if (sigma > 0.05).any():
             pre_t = ndimage.gaussian_filter(pre_t, sigma).astype(np.float32)
@@ -402,7 +515,9 @@ def _apply_realism(spec: PhantomSpec, base: Volume, images: _TemplateImages, wm:
             zmax = fov["template_z_max_mm"]
             for img, is_post in ((pre, False), (post, True)):
                 kk = np.arange(shape[2])
-                centre_cols = np.stack([np.full_like(kk, shape[0] // 2), np.full_like(kk, shape[1] // 2), kk], axis=1)
+                centre_cols = np.stack(
+                    [np.full_like(kk, shape[0] // 2), np.full_like(kk, shape[1] // 2), kk], axis=1
+                )
                 world = centre_cols @ affine[:3, :3].T + affine[:3, 3]
                 q = mapping.subject_to_template(world.astype(np.float64), post=is_post)
                 cut = q[:, 2] > zmax + 25.0
@@ -413,20 +528,29 @@ def _apply_realism(spec: PhantomSpec, base: Volume, images: _TemplateImages, wm:
         affine = base.affine
         pre, post = images.pre.copy(), images.post.copy()
     if realism.bias_field:
-        field_arr, info["bias_field"] = bias_field(pre.shape, affine, rng)  # type: ignore[arg-type]
+        field_arr, info["bias_field"] = bias_field(pre.shape, affine, rng)
         pre = pre * field_arr
         post = post * field_arr
     if realism.snr is not None:
         noise_sigma = wm / realism.snr
         pre = rician(pre, noise_sigma, rng)
         post = rician(post, noise_sigma, rng)
-        info["noise"] = {"kind": "rician", "snr": realism.snr, "sigma": round(noise_sigma, 6),
-                         "definition": "sigma = white-matter signal / snr, per channel"}
-    return (Volume(pre.astype(np.float32), affine, "pre", "cnmri phantom"),
-            Volume(post.astype(np.float32), affine, "post", "cnmri phantom"), mapping, info)
+        info["noise"] = {
+            "kind": "rician",
+            "snr": realism.snr,
+            "sigma": round(noise_sigma, 6),
+            "definition": "sigma = white-matter signal / snr, per channel",
+        }
+    return (
+        Volume(pre.astype(np.float32), affine, "pre", "cnmri phantom"),
+        Volume(post.astype(np.float32), affine, "post", "cnmri phantom"),
+        mapping,
+        info,
+    )
 
 
-# ---- public API -------------------------------------------------------------------------------------------------
+# ---- public API ------------------------------------------------------------------------------------------
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
@@ -453,8 +577,9 @@ def _default_atlas() -> Atlas | None:
         return None
 
 
-def generate_case(spec: PhantomSpec, seed: int, base: Volume | None = None, atlas: Atlas | None = None,
-                  supersample: int = 3) -> PhantomCase:
+def generate_case(
+    spec: PhantomSpec, seed: int, base: Volume | None = None, atlas: Atlas | None = None, supersample: int = 3
+) -> PhantomCase:
     """Make a pre/post pair and its truth. Deterministic for (spec, seed, base, atlas)."""
     started = time.perf_counter()
     if base is None:
@@ -476,8 +601,9 @@ def generate_case(spec: PhantomSpec, seed: int, base: Volume | None = None, atla
             seg["subject_points_mm"] = mapping.template_to_subject(pts)
             seg["subject_points_post_mm"] = mapping.template_to_subject(pts, post=True)
     landmarks = {}
-    names = sorted(SKULL_BASE_LANDMARKS_MM)
-    q = np.array([SKULL_BASE_LANDMARKS_MM[n] for n in names])
+    named = skull_base_landmarks(atlas)
+    names = sorted(named)
+    q = np.array([named[n] for n in names])
     p = mapping.template_to_subject(q)
     for name, qi, pi in zip(names, q, p, strict=True):
         landmarks[name] = {"template_mm": qi, "subject_mm": pi}
@@ -508,19 +634,45 @@ def generate_case(spec: PhantomSpec, seed: int, base: Volume | None = None, atla
 
 def _spec_dict(spec: PhantomSpec) -> dict[str, Any]:
     raw = asdict(spec)
-    raw["lesions"] = [dict(asdict(les), segments=list(les.segments) if les.segments else None) for les in spec.lesions]
+    raw["lesions"] = [
+        dict(asdict(les), segments=list(les.segments) if les.segments else None) for les in spec.lesions
+    ]
     return raw
 
 
 def spec_from_dict(raw: dict[str, Any]) -> PhantomSpec:
     """Inverse of the ``spec`` block of truth.json."""
-    realism = Realism(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in raw.get("realism", {}).items()})
-    lesions = tuple(LesionSpec(les["nerve"], les["side"], tuple(les["segments"]) if les.get("segments") else None,
-                               float(les["contrast"]), float(les["thickness_mm"]), bool(les["nodular"]))
-                    for les in raw.get("lesions", []))
-    return PhantomSpec(lesions=lesions, leptomeningeal=bool(raw.get("leptomeningeal", False)),
-                       physiologic=bool(raw.get("physiologic", True)),
-                       pre_shows_thickening=bool(raw.get("pre_shows_thickening", True)), realism=realism)
+    r = dict(raw.get("realism", {}))
+    voxel = r.get("voxel_size_mm")
+    realism = Realism(
+        pose=bool(r.get("pose", False)),
+        deformation=bool(r.get("deformation", False)),
+        head_scale=bool(r.get("head_scale", False)),
+        random_voxel_size=bool(r.get("random_voxel_size", False)),
+        voxel_size_mm=(float(voxel[0]), float(voxel[1]), float(voxel[2])) if voxel else None,
+        bias_field=bool(r.get("bias_field", False)),
+        snr=None if r.get("snr") is None else float(r["snr"]),
+        motion=bool(r.get("motion", False)),
+        partial_fov=bool(r.get("partial_fov", False)),
+    )
+    lesions = tuple(
+        LesionSpec(
+            les["nerve"],
+            les["side"],
+            tuple(les["segments"]) if les.get("segments") else None,
+            float(les["contrast"]),
+            float(les["thickness_mm"]),
+            bool(les["nodular"]),
+        )
+        for les in raw.get("lesions", [])
+    )
+    return PhantomSpec(
+        lesions=lesions,
+        leptomeningeal=bool(raw.get("leptomeningeal", False)),
+        physiologic=bool(raw.get("physiologic", True)),
+        pre_shows_thickening=bool(raw.get("pre_shows_thickening", True)),
+        realism=realism,
+    )
 
 
 def write_case(case: PhantomCase, out_dir: Path | str, overwrite: bool = True) -> Path:
@@ -532,7 +684,9 @@ def write_case(case: PhantomCase, out_dir: Path | str, overwrite: bool = True) -
     with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
         save_volume(case.pre, tmp / "pre.nii.gz", dtype=np.float32)
         save_volume(case.post, tmp / "post.nii.gz", dtype=np.float32)
-        write_json_atomic(tmp / "truth.json", dict(case.truth, files={"pre": "pre.nii.gz", "post": "post.nii.gz"}))
+        write_json_atomic(
+            tmp / "truth.json", dict(case.truth, files={"pre": "pre.nii.gz", "post": "post.nii.gz"})
+        )
     return out_dir
 
 
@@ -552,9 +706,10 @@ __all__ = [
     "check_head",
     "demo_spec",
     "generate_case",
+    "skull_base_landmarks",
     "spec_from_dict",
     "validate_spec",
-    "wm_signal",
     "with_lesions",
+    "wm_signal",
     "write_case",
 ]

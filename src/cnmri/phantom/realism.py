@@ -54,15 +54,20 @@ class SubjectMap:
 
     @property
     def is_identity(self) -> bool:
-        return (not np.any(self.rotation_deg) and not np.any(self.translation_mm) and self.scale == 1.0
-                and not np.any(self.rbf_amplitudes_mm) and not self.has_motion)
+        return (
+            not np.any(self.rotation_deg)
+            and not np.any(self.translation_mm)
+            and self.scale == 1.0
+            and not np.any(self.rbf_amplitudes_mm)
+            and not self.has_motion
+        )
 
     @property
     def has_motion(self) -> bool:
         return bool(np.any(self.motion_rotation_deg) or np.any(self.motion_translation_mm))
 
     @property
-    def B(self) -> FloatArray:  # noqa: N802 - the matrix of the module doc
+    def B(self) -> FloatArray:
         return rotation_matrix(self.rotation_deg) / self.scale
 
     def displacement(self, x: FloatArray) -> FloatArray:
@@ -73,7 +78,7 @@ class SubjectMap:
             return out
         for center, amp in zip(self.rbf_centers_mm, self.rbf_amplitudes_mm, strict=True):
             d2 = ((x - center) ** 2).sum(axis=1)
-            out += np.exp(-d2 / (2 * self.rbf_sigma_mm ** 2))[:, None] * amp
+            out += np.exp(-d2 / (2 * self.rbf_sigma_mm**2))[:, None] * amp
         return out
 
     def subject_to_template(self, p: FloatArray, post: bool = False) -> FloatArray:
@@ -98,9 +103,10 @@ class SubjectMap:
 
     def to_truth(self) -> dict[str, Any]:
         return {
-            "model": "q = w(B p + c), B = R(rotation_deg)/scale, w(x) = x + sum_k a_k exp(-|x-c_k|^2/(2 sigma^2)); "
-                     "post: p_pre = R(motion_rotation_deg) p_post + motion_translation_mm; "
-                     "R = Rz Ry Rx (degrees, RAS axes)",
+            "model": "q = w(B p + c), B = R(rotation_deg)/scale, "
+            "w(x) = x + sum_k a_k exp(-|x-c_k|^2/(2 sigma^2)); "
+            "post: p_pre = R(motion_rotation_deg) p_post + motion_translation_mm; "
+            "R = Rz Ry Rx (degrees, RAS axes)",
             "rotation_deg": np.round(self.rotation_deg, 6).tolist(),
             "translation_mm": np.round(self.translation_mm, 6).tolist(),
             "scale": round(float(self.scale), 6),
@@ -125,17 +131,27 @@ class SubjectMap:
         )
 
 
-def pull_back(template_data: NDArray[np.floating], template_affine: FloatArray, subject_shape: tuple[int, int, int],
-              subject_affine: FloatArray, mapping: SubjectMap, post: bool = False,
-              order: int = 3, coarse_mm: float = 3.0) -> NDArray[np.float32]:
+def pull_back(
+    template_data: NDArray[np.floating],
+    template_affine: FloatArray,
+    subject_shape: tuple[int, int, int],
+    subject_affine: FloatArray,
+    mapping: SubjectMap,
+    post: bool = False,
+    order: int = 3,
+    coarse_mm: float = 3.0,
+) -> NDArray[np.float32]:
     """Resample a template-space image onto the subject grid through Φ (cubic spline by default).
 
     The smooth deformation is evaluated exactly on a coarse grid (``coarse_mm``) and interpolated with
     cubic splines to every voxel; the error is far below a voxel for the deformation scales used.
     """
     inv_t = np.linalg.inv(template_affine)
-    coeffs = ndimage.spline_filter(np.asarray(template_data, dtype=np.float64), order=order) if order > 1 else \
-        np.asarray(template_data, dtype=np.float64)
+    coeffs = (
+        ndimage.spline_filter(np.asarray(template_data, dtype=np.float64), order=order)
+        if order > 1
+        else np.asarray(template_data, dtype=np.float64)
+    )
     out = np.zeros(subject_shape, dtype=np.float32)
     zooms = np.sqrt((subject_affine[:3, :3] ** 2).sum(axis=0))
     step = np.maximum(1, np.round(coarse_mm / zooms).astype(int))
@@ -156,18 +172,33 @@ def pull_back(template_data: NDArray[np.floating], template_affine: FloatArray, 
         cj = np.broadcast_to(jj[..., None] / step[1], (*ii.shape, n))
         ck = np.broadcast_to(kk[None, None, :] / step[2], (*ii.shape, n))
         coords_c = np.stack([ci.ravel(), cj.ravel(), ck.ravel()])
-        src = np.stack([ndimage.map_coordinates(c, coords_c, order=3, prefilter=False, mode="nearest")
-                        for c in ijk_c_coeff])
+        src = np.stack(
+            [
+                ndimage.map_coordinates(c, coords_c, order=3, prefilter=False, mode="nearest")
+                for c in ijk_c_coeff
+            ]
+        )
         vals = ndimage.map_coordinates(coeffs, src, order=order, prefilter=False, mode="constant", cval=0.0)
         out[:, :, k0:k1] = vals.reshape(*ii.shape, n).astype(np.float32)
     return out
 
 
-def bias_field(shape: tuple[int, int, int], affine: FloatArray, rng: np.random.Generator,
-               strength: float = 0.15) -> tuple[NDArray[np.float32], dict[str, Any]]:
+def bias_field(
+    shape: tuple[int, int, int], affine: FloatArray, rng: np.random.Generator, strength: float = 0.15
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
     """Smooth multiplicative field exp(Σ c_ij x^i y^j z^k), degree ≤ 2, about ±``strength`` over the head."""
     centre = affine[:3, :3] @ ((np.array(shape) - 1) / 2) + affine[:3, 3]
-    terms = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (2, 0, 0), (0, 2, 0), (0, 0, 2), (1, 1, 0), (1, 0, 1), (0, 1, 1)]
+    terms = [
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (2, 0, 0),
+        (0, 2, 0),
+        (0, 0, 2),
+        (1, 1, 0),
+        (1, 0, 1),
+        (0, 1, 1),
+    ]
     coef = rng.normal(0.0, strength / 2.0, size=len(terms))
     axes = [np.arange(shape[d]) for d in range(3)]
     log = np.zeros(shape, dtype=np.float64)
@@ -175,10 +206,16 @@ def bias_field(shape: tuple[int, int, int], affine: FloatArray, rng: np.random.G
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     norm = [(axes[d] * zooms[d] + affine[d, 3] - centre[d]) / 90.0 for d in range(3)]
     for c, (a, b, e) in zip(coef, terms, strict=True):
-        log += c * (norm[0][:, None, None] ** a) * (norm[1][None, :, None] ** b) * (norm[2][None, None, :] ** e)
+        log += (
+            c * (norm[0][:, None, None] ** a) * (norm[1][None, :, None] ** b) * (norm[2][None, None, :] ** e)
+        )
     field = np.exp(log).astype(np.float32)
-    return field, {"kind": "exp(polynomial degree 2 of (x - centre)/90 mm)", "terms": [list(t) for t in terms],
-                   "coefficients": np.round(coef, 6).tolist(), "centre_mm": np.round(centre, 3).tolist()}
+    return field, {
+        "kind": "exp(polynomial degree 2 of (x - centre)/90 mm)",
+        "terms": [list(t) for t in terms],
+        "coefficients": np.round(coef, 6).tolist(),
+        "centre_mm": np.round(centre, 3).tolist(),
+    }
 
 
 def rician(data: NDArray[np.float32], sigma: float, rng: np.random.Generator) -> NDArray[np.float32]:
@@ -191,7 +228,7 @@ def rician(data: NDArray[np.float32], sigma: float, rng: np.random.Generator) ->
 def anti_alias_sigma_vox(template_zooms: FloatArray, subject_zooms: FloatArray) -> FloatArray:
     """Gaussian sigma (template voxels) so sampling at the coarser subject spacing does not alias."""
     target = float(np.max(subject_zooms))
-    fwhm = np.sqrt(np.maximum(target ** 2 - np.asarray(template_zooms) ** 2, 0.0))
+    fwhm = np.sqrt(np.maximum(target**2 - np.asarray(template_zooms) ** 2, 0.0))
     return np.asarray(fwhm / 2.3548 / np.asarray(template_zooms), dtype=np.float64)
 
 

@@ -41,11 +41,13 @@ def _subsample_offsets(supersample: int) -> FloatArray:
     return grid.astype(np.float64)
 
 
-def _candidate_voxels(shape: tuple[int, int, int], affine: FloatArray, lo_mm: FloatArray,
-                      hi_mm: FloatArray) -> NDArray[np.int64]:
+def _candidate_voxels(
+    shape: tuple[int, int, int], affine: FloatArray, lo_mm: FloatArray, hi_mm: FloatArray
+) -> NDArray[np.int64]:
     """Voxel indices (M, 3) whose centres lie in the world box [lo, hi] (after mapping its corners)."""
-    corners = np.array([[x, y, z] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1])
-                        for z in (lo_mm[2], hi_mm[2])])
+    corners = np.array(
+        [[x, y, z] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1]) for z in (lo_mm[2], hi_mm[2])]
+    )
     inv = np.linalg.inv(affine)
     ijk = corners @ inv[:3, :3].T + inv[:3, 3]
     lo = np.maximum(np.floor(ijk.min(axis=0)).astype(int) - 1, 0)
@@ -56,8 +58,9 @@ def _candidate_voxels(shape: tuple[int, int, int], affine: FloatArray, lo_mm: Fl
     return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3).astype(np.int64)
 
 
-def _polyline_signed(points: FloatArray, radius: FloatArray, inner: FloatArray | None,
-                     query: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _polyline_signed(
+    points: FloatArray, radius: FloatArray, inner: FloatArray | None, query: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """For each query point: min over pieces of (distance − outer radius) and of (distance − inner radius)."""
     best_outer = np.full(len(query), np.inf)
     best_inner = np.full(len(query), np.inf)
@@ -65,10 +68,7 @@ def _polyline_signed(points: FloatArray, radius: FloatArray, inner: FloatArray |
         a, b = points[k], points[k + 1]
         ab = b - a
         denom = float(ab @ ab)
-        if denom == 0.0:
-            t = np.zeros(len(query))
-        else:
-            t = np.clip((query - a) @ ab / denom, 0.0, 1.0)
+        t = np.zeros(len(query)) if denom == 0.0 else np.clip((query - a) @ ab / denom, 0.0, 1.0)
         closest = a + t[:, None] * ab
         dist = np.linalg.norm(query - closest, axis=1)
         r_out = radius[k] + t * (radius[k + 1] - radius[k])
@@ -79,8 +79,14 @@ def _polyline_signed(points: FloatArray, radius: FloatArray, inner: FloatArray |
     return best_outer, best_inner
 
 
-def tube(shape: tuple[int, int, int], affine: FloatArray, points_mm: FloatArray, radius_mm: FloatArray | float,
-         inner_radius_mm: FloatArray | float | None = None, supersample: int = 3) -> Patch:
+def tube(
+    shape: tuple[int, int, int],
+    affine: FloatArray,
+    points_mm: FloatArray,
+    radius_mm: FloatArray | float,
+    inner_radius_mm: FloatArray | float | None = None,
+    supersample: int = 3,
+) -> Patch:
     """Partial-volume fraction of a tube (or, with ``inner_radius_mm``, a sleeve) around a polyline.
 
     ``points_mm`` is (N, 3) world RAS mm; radii are per point (or one value), in mm.
@@ -99,14 +105,14 @@ def tube(shape: tuple[int, int, int], affine: FloatArray, points_mm: FloatArray,
     found: dict[int, float] = {}
     # Piece by piece keeps the candidate boxes small for long curved structures (venous sinuses).
     for k in range(max(len(points) - 1, 1)):
-        piece = points[k:k + 2]
+        piece = points[k : k + 2]
         lo = piece.min(axis=0) - rmax - half_diag
         hi = piece.max(axis=0) + rmax + half_diag
         cand = _candidate_voxels(shape, affine, lo, hi)
         if cand.size == 0:
             continue
-        flat = np.ravel_multi_index(cand.T, shape)
-        keep = np.array([f not in found for f in flat.tolist()], dtype=bool)
+        flat = np.asarray(np.ravel_multi_index(tuple(cand.T), shape), dtype=np.int64)
+        keep = np.fromiter((f not in found for f in flat.tolist()), dtype=np.bool_, count=len(flat))
         cand, flat = cand[keep], flat[keep]
         if cand.size == 0:
             continue
@@ -135,8 +141,13 @@ def tube(shape: tuple[int, int, int], affine: FloatArray, points_mm: FloatArray,
     return Patch(idx[nz], val[nz])
 
 
-def ellipsoid(shape: tuple[int, int, int], affine: FloatArray, center_mm: FloatArray, semi_axes_mm: FloatArray,
-              supersample: int = 3) -> Patch:
+def ellipsoid(
+    shape: tuple[int, int, int],
+    affine: FloatArray,
+    center_mm: FloatArray,
+    semi_axes_mm: FloatArray,
+    supersample: int = 3,
+) -> Patch:
     """Partial-volume fraction of an axis-aligned (world RAS axes) ellipsoid."""
     center = np.asarray(center_mm, dtype=np.float64)
     semi = np.asarray(semi_axes_mm, dtype=np.float64)
@@ -148,9 +159,9 @@ def ellipsoid(shape: tuple[int, int, int], affine: FloatArray, center_mm: FloatA
     centres = cand @ affine[:3, :3].T + affine[:3, 3]
     offsets = _subsample_offsets(supersample) @ affine[:3, :3].T
     query = (centres[:, None, :] + offsets[None, :, :]) - center
-    inside = (((query / semi) ** 2).sum(axis=-1) <= 1.0)
+    inside = ((query / semi) ** 2).sum(axis=-1) <= 1.0
     frac = inside.mean(axis=1)
-    flat = np.ravel_multi_index(cand.T, shape)
+    flat = np.asarray(np.ravel_multi_index(tuple(cand.T), shape), dtype=np.int64)
     nz = frac > 0
     return Patch(flat[nz].astype(np.int64), frac[nz])
 
