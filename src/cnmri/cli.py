@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "phantom",
     "bench",
     "evaluate",
+    "normative",
 )
 
 
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"cnmri.commands.{name}")
+        try:
+            module = importlib.import_module(f"cnmri.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"cnmri.commands.{name}":
+                raise
+            continue  # an optional command whose module is not installed
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,1 @@
+"""Assessment: imaging rules per segment and nerve; clinical reasoning (CNS status, differential)."""

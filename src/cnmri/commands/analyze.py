@@ -1,0 +1,95 @@
+"""``cnmri analyze``: one study, from NIfTI files or a DICOM folder, to findings and a report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from cnmri.errors import InputError
+
+_log = logging.getLogger("cnmri")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze",
+        help="analyse one study (NIfTI pre/post, or a DICOM folder)",
+        description="Measure every cranial nerve segment on both sides and write findings.json, segments.tsv, "
+        "nerves_dseg.nii.gz and report.html into OUT. Give either STUDY_DIR (a DICOM folder) or --post "
+        "(and usually --pre) NIfTI files. Without --pre the study is analysed in post-only mode.",
+    )
+    p.add_argument("study_dir", nargs="?", type=Path, help="a folder of DICOM files (any depth, any names)")
+    p.add_argument("--pre", type=Path, help="pre-contrast 3D T1 (NIfTI)")
+    p.add_argument("--post", type=Path, help="post-contrast 3D T1 (NIfTI)")
+    p.add_argument("--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA); recorded, not yet measured")
+    p.add_argument("--flair-post", type=Path, help="post-contrast FLAIR; recorded, not yet measured")
+    p.add_argument("--clinical", type=Path, help="clinical case (YAML/JSON, CONTRACTS §4) to join to the images")
+    p.add_argument("-o", "--out", type=Path, required=True, help="output folder (written atomically)")
+    p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
+    p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
+    p.add_argument("--identify", action="store_true", help="DICOM: keep patient name/ID in the outputs")
+    p.add_argument("--template", type=Path, help="MNIColin27 T1 to use (else TemplateFlow cache, else Debian)")
+    p.add_argument("--allow-download", action="store_true", help="allow TemplateFlow to download the template")
+    p.add_argument("--atlas", type=Path, help="nerve atlas JSON to use instead of the shipped one")
+    p.add_argument("--normative", type=Path, help="normative reference JSON (from 'cnmri normative build')")
+    p.add_argument("--no-bias-correction", action="store_true", help="skip N4 bias-field correction")
+    p.add_argument("--affine-only", action="store_true", help="skip the deformable skull-base registration")
+    p.add_argument("--no-report", action="store_true", help="do not render report.html")
+    p.add_argument("--threads", type=int, default=2, help="threads for registration (default 2)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnmri.pipeline import AnalyzeOptions, analyze_study
+
+    options = AnalyzeOptions(
+        template=args.template,
+        atlas=args.atlas,
+        normative=args.normative,
+        allow_download=args.allow_download,
+        bias_correct=not args.no_bias_correction,
+        deformable=not args.affine_only,
+        threads=max(1, args.threads),
+        report=not args.no_report,
+        clinical=args.clinical,
+    )
+    for role, path in (("--ciss", args.ciss), ("--flair-post", args.flair_post)):
+        if path is not None:
+            if not path.exists():
+                raise InputError(f"{role} {path} does not exist")
+            options.extra_warnings.append(f"{role} {path.name} was given but is not yet used for measurement")
+    if args.clinical is not None and not args.clinical.exists():
+        raise InputError(f"--clinical {args.clinical} does not exist")
+    if args.study_dir is not None:
+        if args.pre or args.post:
+            raise InputError("give either STUDY_DIR (DICOM) or --pre/--post (NIfTI), not both")
+        with tempfile.TemporaryDirectory(prefix="cnmri-dicom-") as work:
+            from cnmri.io.dicom import prepare_study
+
+            prepared = prepare_study(args.study_dir, Path(work), pre_series=args.pre_series,
+                                     post_series=args.post_series, identify=args.identify)
+            options.inputs_meta = dict(prepared.inputs)
+            options.extra_warnings.extend(prepared.warnings)
+            for role, info in prepared.inputs.items():
+                _log.info("using %s series %s (%s): %s", role, info.get("series_number"),
+                          info.get("series_description"), info.get("why", info.get("reason", "")))
+            findings = analyze_study(prepared.pre, prepared.post, args.out, options)
+    else:
+        if args.post is None:
+            raise InputError("no input: give STUDY_DIR (a DICOM folder) or --post POST.nii.gz (and --pre PRE)")
+        findings = analyze_study(args.pre, args.post, args.out, options)
+    _print_summary(findings, args.out)
+    return 0
+
+
+def _print_summary(findings: dict, out: Path) -> None:
+    pattern = findings["pattern"]
+    abnormal = ", ".join(pattern["nerves"]) or "none"
+    print(f"pattern: {pattern['kind']}; abnormal nerves: {abnormal}", file=sys.stderr)
+    for warning in findings.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    report = out / "report.html"
+    print(report if report.exists() else out / "findings.json")

@@ -1,0 +1,1 @@
+"""Per-segment measurements: ROIs from warped centrelines, enhancement, thickness, asymmetry, z."""

@@ -1,0 +1,167 @@
+"""Per-segment features computed in subject space (DESIGN.md §4).
+
+Intensities are first normalised to a reference tissue that does not enhance (pons and cerebellar
+white matter spheres from the atlas; intact blood–brain barrier). In those units:
+
+* ``enhancement`` = 90th percentile of (post_n − pre_n) over the segment ROI. A high percentile, not
+  the maximum, so a single noisy voxel does not decide; a lesion filling part of the ROI still does.
+  Relative signal increase of the nerve is the quantity Kress et al. (Radiology 2004;230:504) found
+  discriminative in facial palsy; normalising to reference tissue follows the nerve/reference ratio
+  proposed for bilateral disease (knowledge base §3).
+* ``enhancement_ratio`` = mean(post_n) / mean(pre_n) over the ROI (post/pre signal-intensity ratio).
+* ``thickness_mm`` = median over the centreline of the equivalent-circle diameter of the nerve's
+  cross-section, measured at half maximum (peak vs surrounding CSF/bone) in planes orthogonal to the
+  centreline, on the normalised post-contrast image. Resolution-limited below ~1.5 × voxel size.
+
+Post-only mode: ``enhancement`` is the 90th percentile of post_n − 1 (signal above reference tissue),
+which is not comparable with pre/post values and is flagged as such.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from cnmri.measure.roi import SubjectSegment
+from cnmri.volume import FloatArray, Volume
+
+ENHANCEMENT_PERCENTILE = 90.0
+PROFILE_STEP_MM = 0.25
+MIN_PROFILE_CONTRAST = 0.12  # reference-tissue units; below this no structure stands out of its surround
+
+
+@dataclass(frozen=True)
+class SegmentMeasurement:
+    key: str
+    enhancement: float | None
+    enhancement_mean: float | None
+    enhancement_ratio: float | None
+    post_signal: float | None
+    thickness_mm: float | None
+    thickness_points: int
+    roi_voxels: int
+    roi_volume_mm3: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
+    """Median intensity over the reference mask (the normalisation denominator)."""
+    values = volume.data[mask]
+    values = values[values > 0]
+    if values.size < 20:
+        return float("nan")
+    return float(np.median(values))
+
+
+def _orthonormal_basis(tangent: FloatArray) -> tuple[FloatArray, FloatArray]:
+    t = tangent / max(np.linalg.norm(tangent), 1e-9)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(t[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    u = np.cross(t, helper)
+    u /= np.linalg.norm(u)
+    v = np.cross(t, u)
+    return u, v
+
+
+def cross_section_diameter(image: Volume, center: FloatArray, tangent: FloatArray, search_radius_mm: float) -> float | None:
+    """Equivalent diameter (mm) of the bright structure at ``center`` in the plane normal to ``tangent``.
+
+    Half-maximum between the peak found within ``search_radius_mm`` and the surrounding level (median of
+    a ring 2–3 mm beyond the search radius). Returns None when nothing stands out, or when the
+    structure is larger than the sampled plane (e.g. brainstem, sinus).
+    """
+    u, v = _orthonormal_basis(tangent)
+    outer = search_radius_mm + 3.0
+    offsets = np.arange(-outer, outer + 1e-6, PROFILE_STEP_MM)
+    a, b = np.meshgrid(offsets, offsets, indexing="ij")
+    world = center[None, :] + a.reshape(-1, 1) * u[None, :] + b.reshape(-1, 1) * v[None, :]
+    ijk = image.world_to_voxel(world)
+    plane = ndimage.map_coordinates(image.data, ijk.T, order=1, mode="nearest").reshape(a.shape)
+    radius = np.hypot(a, b)
+    search = radius <= search_radius_mm
+    ring = (radius >= search_radius_mm + 2.0) & (radius <= outer)
+    if not search.any() or not ring.any():
+        return None
+    peak_index = np.unravel_index(np.argmax(np.where(search, plane, -np.inf)), plane.shape)
+    peak = float(plane[peak_index])
+    background = float(np.median(plane[ring]))
+    if peak - background < MIN_PROFILE_CONTRAST:
+        return None
+    above = plane >= background + 0.5 * (peak - background)
+    components, _ = ndimage.label(above)
+    region = components == components[peak_index]
+    if (region & (radius >= outer - PROFILE_STEP_MM * 2)).any():
+        return None
+    area = float(region.sum()) * PROFILE_STEP_MM**2
+    return float(2.0 * np.sqrt(area / np.pi))
+
+
+def segment_thickness(image: Volume, segment: SubjectSegment, step_mm: float = 1.0) -> tuple[float | None, int]:
+    """Median cross-sectional diameter along the centreline and the number of valid cross-sections."""
+    points = segment.points_mm
+    lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
+    total = float(cumulative[-1])
+    if total <= 0:
+        return None, 0
+    stations = np.arange(step_mm / 2, total, step_mm)
+    diameters: list[float] = []
+    for s in stations:
+        i = int(np.clip(np.searchsorted(cumulative, s) - 1, 0, len(points) - 2))
+        frac = (s - cumulative[i]) / max(lengths[i], 1e-9)
+        center = points[i] + frac * (points[i + 1] - points[i])
+        radius = float(segment.radius_mm[i] * (1 - frac) + segment.radius_mm[i + 1] * frac)
+        d = cross_section_diameter(image, center, points[i + 1] - points[i], radius)
+        if d is not None:
+            diameters.append(d)
+    needed = max(2, int(np.ceil(0.4 * len(stations))))
+    if len(diameters) < needed:
+        return None, len(diameters)
+    return float(np.median(diameters)), len(diameters)
+
+
+def measure_segment(
+    segment: SubjectSegment,
+    labels: NDArray[np.int16],
+    post_n: Volume,
+    pre_n: Volume | None,
+) -> SegmentMeasurement:
+    """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid."""
+    mask = labels == segment.label
+    voxels = int(mask.sum())
+    voxel_mm3 = float(abs(np.linalg.det(post_n.affine[:3, :3])))
+    notes: list[str] = []
+    if voxels < 3:
+        return SegmentMeasurement(segment.key, None, None, None, None, None, 0, voxels, voxels * voxel_mm3,
+                                  ("segment ROI falls outside the image or is too small to measure",))
+    post_values = post_n.data[mask].astype(np.float64)
+    if pre_n is not None:
+        pre_values = pre_n.data[mask].astype(np.float64)
+        diff = post_values - pre_values
+        enhancement = float(np.percentile(diff, ENHANCEMENT_PERCENTILE))
+        enhancement_mean = float(diff.mean())
+        pre_mean = float(pre_values.mean())
+        ratio = float(post_values.mean() / pre_mean) if pre_mean > 0.05 else None
+        if ratio is None:
+            notes.append("pre-contrast signal too low in the ROI for a post/pre ratio")
+    else:
+        enhancement = float(np.percentile(post_values - 1.0, ENHANCEMENT_PERCENTILE))
+        enhancement_mean = float((post_values - 1.0).mean())
+        ratio = None
+    thickness, n_points = segment_thickness(post_n, segment)
+    if thickness is None:
+        notes.append("thickness not measurable: no nerve cross-section stands out of its surroundings")
+    return SegmentMeasurement(
+        key=segment.key,
+        enhancement=enhancement,
+        enhancement_mean=enhancement_mean,
+        enhancement_ratio=ratio,
+        post_signal=float(np.percentile(post_values, ENHANCEMENT_PERCENTILE)),
+        thickness_mm=thickness,
+        thickness_points=n_points,
+        roi_voxels=voxels,
+        roi_volume_mm3=voxels * voxel_mm3,
+        notes=tuple(notes),
+    )

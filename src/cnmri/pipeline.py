@@ -1,0 +1,356 @@
+"""``analyze_study()``: one study from images to findings (DESIGN.md §2).
+
+The CLI, demo, phantom benchmark and cohort runner are thin shells around this function. Stages hand
+typed values forward; only :func:`analyze_study` touches the output folder, and it writes atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnmri import __version__
+from cnmri.assess.imaging import (
+    RULES_VERSION,
+    asymmetry_index,
+    attribute_adjacent_findings,
+    attribute_shared_segments,
+    classify_pattern,
+    judge_segment,
+    summarize_nerves,
+)
+from cnmri.atlas import NERVES, Atlas, load_atlas
+from cnmri.errors import InputError, RegistrationError
+from cnmri.io.nifti import load_volume
+from cnmri.measure.features import measure_segment, reference_scale
+from cnmri.measure.normative import Normative, load_normative
+from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_segments, sphere_mask
+from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
+from cnmri.volume import Volume
+
+SCHEMA_VERSION = "1"
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnalyzeOptions:
+    template: Path | None = None
+    atlas: Path | None = None
+    normative: Path | None = None
+    allow_download: bool = False
+    bias_correct: bool = True
+    deformable: bool = True
+    threads: int = 2
+    min_ncc: float = MIN_SKULL_BASE_NCC
+    report: bool = True
+    clinical: Path | None = None
+    inputs_meta: dict[str, Any] | None = None
+    extra_warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    """Everything the writers need: findings plus subject-space images for the report."""
+
+    findings: dict[str, Any]
+    post: Volume
+    pre: Volume | None
+    enhancement: Volume | None
+    labels: Volume
+    label_keys: dict[int, str]
+    centerlines_mm: dict[str, np.ndarray]
+    clinical_html: str | None = None
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._start, 3)
+        self._start = now
+        _log.info("%-22s %6.1f s", name, self.timings[name])
+
+
+def _check_head_extent(volume: Volume) -> None:
+    extent = np.asarray(volume.shape) * np.asarray(volume.zooms_mm)
+    if (extent < 60).sum() > 0:
+        raise InputError(
+            f"{volume.name} image {volume.source} covers only {extent.round(0).tolist()} mm: not a whole-head "
+            "volume; the skull base from the orbits to the foramen magnum must be in the field of view")
+
+
+def _world_bbox(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
+    corners = np.array([[i, j, k] for i in (0, volume.shape[0] - 1) for j in (0, volume.shape[1] - 1)
+                        for k in (0, volume.shape[2] - 1)], dtype=float)
+    world = volume.voxel_to_world(corners)
+    return world.min(axis=0), world.max(axis=0)
+
+
+def _check_overlap(pre: Volume, post: Volume) -> None:
+    lo_a, hi_a = _world_bbox(pre)
+    lo_b, hi_b = _world_bbox(post)
+    inter = np.clip(np.minimum(hi_a, hi_b) - np.maximum(lo_a, lo_b), 0, None)
+    smaller = min(np.prod(hi_a - lo_a), np.prod(hi_b - lo_b))
+    fraction = float(np.prod(inter) / max(smaller, 1e-6))
+    if fraction < 0.3:
+        raise InputError(
+            f"pre {pre.source} and post {post.source} do not overlap in world space ({fraction:.0%} of the smaller "
+            "field of view): are they from the same study and the same patient?")
+
+
+def _map_atlas(reg: TemplateRegistration, atlas: Atlas) -> tuple[list[SubjectSegment], list[tuple[np.ndarray, float]]]:
+    from cnmri.preprocess.registration import map_template_points
+
+    all_points = [seg.points_mm for seg in atlas.segments]
+    ref_points = [r.center_mm.reshape(1, 3) for r in atlas.reference_regions]
+    stacked = np.concatenate(all_points + ref_points, axis=0)
+    mapped = map_template_points(reg, stacked)
+    segments: list[SubjectSegment] = []
+    offset = 0
+    for label, seg in enumerate(atlas.segments, start=1):
+        n = len(seg.points_mm)
+        segments.append(SubjectSegment(seg.key, label, mapped[offset:offset + n], seg.radius_mm))
+        offset += n
+    refs = [(mapped[offset + i], r.radius_mm) for i, r in enumerate(atlas.reference_regions)]
+    return segments, refs
+
+
+def _software() -> dict[str, Any]:
+    return {"name": "cnmri", "version": __version__, "python": platform.python_version()}
+
+
+def _input_record(path: Path | None, role: str, meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    if meta and role in meta:
+        return dict(meta[role])
+    if path is None:
+        return None
+    return {"file": Path(path).name}
+
+
+def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions | None = None) -> Analysis:
+    """Everything but writing: load, preprocess, register, measure, assess."""
+    from cnmri.preprocess.bias import n4_correct
+    from cnmri.preprocess.quiet import native_output_to_log
+    from cnmri.preprocess.registration import coregister_rigid, register_to_template
+    from cnmri.templates import load_template
+
+    options = options or AnalyzeOptions()
+    clock = Stopwatch()
+    warnings: list[str] = list(options.extra_warnings)
+    post_raw = load_volume(post_path, "post")
+    pre_raw = load_volume(pre_path, "pre") if pre_path is not None else None
+    _check_head_extent(post_raw)
+    if pre_raw is not None:
+        _check_head_extent(pre_raw)
+        _check_overlap(pre_raw, post_raw)
+    atlas = load_atlas(options.atlas)
+    normative = load_normative(options.normative)
+    template = load_template(options.template, options.allow_download)
+    clock.lap("load")
+    mode = "pre_post" if pre_raw is not None else "post_only"
+    if mode == "post_only":
+        warnings.append("post-only mode: no pre-contrast image, so 'enhancement' is post-contrast signal above "
+                        "reference tissue, not post−pre; intrinsic T1 brightness (fat, blood products, "
+                        "dense protein) cannot be told from enhancement")
+
+    with native_output_to_log():
+        if pre_raw is not None:
+            subject_raw = pre_raw
+            pre = n4_correct(pre_raw) if options.bias_correct else pre_raw
+            clock.lap("bias_correction")
+            post_on_pre, coreg_quality = coregister_rigid(pre_raw, post_raw, options.threads)
+            if options.bias_correct:
+                # Same session and coil: the pre image's bias field applies to the co-registered post.
+                field_ratio = np.divide(pre.data, np.maximum(pre_raw.data, 1e-3), where=pre_raw.data > 1e-3,
+                                        out=np.ones_like(pre.data))
+                post = post_on_pre.with_data((post_on_pre.data * field_ratio).astype(np.float32))
+            else:
+                post = post_on_pre
+            clock.lap("coregistration")
+            if coreg_quality["ncc_head"] < 0.5:
+                raise RegistrationError(
+                    f"post-contrast {post_raw.source} could not be aligned to pre-contrast {pre_raw.source} "
+                    f"(head correlation {coreg_quality['ncc_head']:.2f}); check that both are the same patient "
+                    "and session, or run post-only by omitting --pre")
+        else:
+            subject_raw = post_raw
+            post = n4_correct(post_raw) if options.bias_correct else post_raw
+            pre = None
+            coreg_quality = {}
+            clock.lap("bias_correction")
+        subject = pre if pre is not None else post
+        try:
+            reg = register_to_template(subject, template, options.threads, min_ncc=options.min_ncc,
+                                       deformable=options.deformable)
+        except RegistrationError as err:
+            ncc = float(str(err).split("correlation ")[1].split(" ")[0]) if "correlation " in str(err) else 1.0
+            if ncc < 0.25:
+                raise InputError(
+                    f"{subject_raw.source} does not look like a head T1 covering the skull base: {err}") from None
+            raise
+        clock.lap("template_registration")
+        subject_segments, refs = _map_atlas(reg, atlas)
+    clock.lap("atlas_warp")
+
+    labels = rasterize_segments(subject, subject_segments)
+    ref_mask = np.zeros(subject.shape, dtype=bool)
+    for center, radius in refs:
+        ref_mask |= sphere_mask(subject, center, radius)
+    if not ref_mask.any():
+        raise InputError("the reference tissue (pons, cerebellar white matter) falls outside the image; "
+                         "the field of view must include the posterior fossa")
+    post_scale = reference_scale(post, ref_mask)
+    post_n = post.with_data((post.data / post_scale).astype(np.float32), name="post_n")
+    pre_n = None
+    enhancement = None
+    if pre is not None:
+        pre_scale = reference_scale(pre, ref_mask)
+        pre_n = pre.with_data((pre.data / pre_scale).astype(np.float32), name="pre_n")
+        enhancement = post_n.with_data((post_n.data - pre_n.data).astype(np.float32), name="enhancement")
+    clock.lap("normalisation")
+
+    by_key = {seg.key: seg for seg in atlas.segments}
+    shared = {seg.key for seg in atlas.segments if seg.shared_with}
+    measurements = {}
+    for s in subject_segments:
+        if s.key in shared:
+            # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
+            own = rasterize_segments(subject, [SubjectSegment(s.key, 1, s.points_mm, s.radius_mm)])
+            measurements[s.key] = measure_segment(SubjectSegment(s.key, 1, s.points_mm, s.radius_mm), own,
+                                                  post_n, pre_n)
+        else:
+            measurements[s.key] = measure_segment(s, labels, post_n, pre_n)
+    segments = _assemble_segments(atlas, measurements, normative, mode, subject, ref_mask, by_key)
+    attribute_adjacent_findings(segments, adjacent_segments(subject_segments))
+    attribute_shared_segments(segments)
+    clock.lap("measurement")
+    nerves = summarize_nerves(segments, NERVES)
+    pattern = classify_pattern(nerves)
+    for seg in segments:
+        seg.pop("_evidence_z", None)
+    if normative.source == "none":
+        warnings.append("no normative reference available: z-scores are missing and segments are not judged")
+    elif "phantom" in normative.built_from.lower():
+        warnings.append("z-scores use the shipped normative reference built from control phantoms (one real "
+                        "anatomy, simulated variation), not from patients; rebuild it from your site's "
+                        "controls with 'cnmri normative build'")
+    if max(subject.zooms_mm) > 1.2:
+        warnings.append(f"voxels of {max(subject.zooms_mm):.1f} mm: thickness of nerves under ~2 mm is "
+                        "resolution-limited")
+
+    findings: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "software": _software(),
+        "inputs": {k: v for k, v in {
+            "pre": _input_record(pre_path, "pre", options.inputs_meta),
+            "post": _input_record(post_path, "post", options.inputs_meta),
+        }.items() if v is not None},
+        "mode": mode,
+        "template": {"name": "MNIColin27", "origin": template.meta.get("template_origin", "")},
+        "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
+        "normative": {"built_from": normative.built_from, "source": normative.source},
+        "rules_version": RULES_VERSION,
+        "registration": {**reg.quality, "coregistration": coreg_quality,
+                         "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()}},
+        "reference_tissue": {"regions": [r.name for r in atlas.reference_regions],
+                             "voxels": int(ref_mask.sum())},
+        "segments": segments,
+        "nerves": nerves,
+        "pattern": pattern,
+        "timings_s": clock.timings,
+        "warnings": warnings,
+    }
+    label_keys = {s.label: s.key for s in subject_segments}
+    centerlines = {s.key: s.points_mm for s in subject_segments}
+    return Analysis(findings, post, pre, enhancement, subject.with_data(labels.astype(np.float32)), label_keys,
+                    centerlines)
+
+
+def _assemble_segments(atlas: Atlas, measurements: dict[str, Any], normative: Normative, mode: str,
+                       subject: Volume, ref_mask: np.ndarray, by_key: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for seg in atlas.segments:
+        m = measurements[seg.key]
+        other_key = f"{seg.nerve}-{seg.side.other.value}-{seg.segment}"
+        other = measurements.get(other_key)
+        ns_key = f"{seg.nerve}-{seg.segment}"
+        z = normative.z(mode, ns_key, "enhancement", m.enhancement)
+        z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm)
+        thick_ref = normative.reference(mode, ns_key, "thickness_mm")
+        verdict = judge_segment(seg.physiologic_enhancement, m.enhancement, z, z_thick, m.thickness_mm,
+                                float(thick_ref["mean"]) if thick_ref else None)
+        reasons = list(verdict.reasons) + list(m.notes)
+        out.append({
+            "nerve": seg.nerve,
+            "side": seg.side.value,
+            "segment": seg.segment,
+            "key": seg.key,
+            "abnormal": verdict.abnormal,
+            "physiologic_enhancement": seg.physiologic_enhancement,
+            "enhancement": _round(m.enhancement),
+            "enhancement_mean": _round(m.enhancement_mean),
+            "enhancement_ratio": _round(m.enhancement_ratio),
+            "thickness_mm": _round(m.thickness_mm, 2),
+            "asymmetry": _round(asymmetry_index(m.enhancement, other.enhancement if other else None)),
+            "z": _round(z, 2),
+            "z_thickness": _round(z_thick, 2),
+            "shared_with": list(seg.shared_with),
+            "reasons": reasons,
+            "computed_from": {
+                "enhancement": ("90th percentile of reference-normalised (post − pre) in the segment ROI"
+                                if mode == "pre_post" else
+                                "90th percentile of reference-normalised post − 1 in the segment ROI (post-only)"),
+                "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",
+                "sequences": ["T1_pre", "T1_post"] if mode == "pre_post" else ["T1_post"],
+                "roi_voxels": m.roi_voxels,
+                "roi_volume_mm3": round(m.roi_volume_mm3, 1),
+                "thickness_cross_sections": m.thickness_points,
+                "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
+                "z_reference": f"{ns_key} ({mode})",
+            },
+            "_evidence_z": verdict.evidence_z,
+        })
+    return out
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def analyze_study(pre: Path | None, post: Path, out_dir: Path, options: AnalyzeOptions | None = None) -> dict[str, Any]:
+    """Run the whole pipeline and write ``out_dir`` atomically; return the findings dict."""
+    from cnmri.io.outputs import atomic_output_dir, check_writable_parent
+    from cnmri.report.writers import write_outputs
+
+    options = options or AnalyzeOptions()
+    out_dir = Path(out_dir)
+    check_writable_parent(out_dir)
+    analysis = run_analysis(Path(pre) if pre else None, Path(post), options)
+    if options.clinical is not None:
+        _join_clinical(analysis, options.clinical)
+    with atomic_output_dir(out_dir) as tmp:
+        write_outputs(analysis, tmp, report=options.report)
+    return analysis.findings
+
+
+def _join_clinical(analysis: Analysis, case_path: Path) -> None:
+    from cnmri.assess.clinical import evaluate_case, load_case, render_clinical_html
+
+    case = load_case(case_path)
+    imaging_nerves = analysis.findings["pattern"]["nerves"]
+    imaging = getattr(case, "imaging", None)
+    override = getattr(imaging, "nerve_findings", None) if imaging is not None else None
+    result = evaluate_case(case, nerve_findings_override=None if override else list(imaging_nerves))
+    analysis.findings["cns_status"] = result["cns_status"]
+    analysis.findings["differential"] = result["differential"]
+    analysis.findings["clinical_nerve_findings_from"] = "case file" if override else "images"
+    analysis.clinical_html = render_clinical_html(result)

@@ -1,0 +1,1 @@
+"""Preprocessing: bias correction, pre↔post co-registration, subject→template registration."""

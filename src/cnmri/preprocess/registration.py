@@ -1,0 +1,188 @@
+"""Registration with greedy (Yushkevich et al., picsl-greedy), chosen by measurement.
+
+knowledge/registration.md measured greedy rigid → affine on the whole head, then an NCC deformable
+stage restricted to a skull-base box, as the fastest method under 1.5 mm skull-base error on 2 cores
+(~20 s, < 0.5 GB). The same sequence is used here; ``benchmarks/`` re-measures it inside cnmri.
+
+Conventions: for subject→template registration the template is greedy's *fixed* image, so the
+resulting transform maps template world points to subject world points, which is exactly what is
+needed to carry atlas centrelines (template mm) into the subject. Points are mapped through
+"coordinate images" (subject voxels holding their own world x, y, z) resliced with greedy's own
+resampler: linear interpolation of a linear function is exact, and no RAS/LPS matrix convention of
+greedy has to be re-implemented here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from cnmri.errors import RegistrationError
+from cnmri.preprocess.sitk_bridge import from_sitk, to_sitk
+from cnmri.volume import FloatArray, Volume
+
+_log = logging.getLogger(__name__)
+
+#: Template-space box (RAS mm) around the skull base where the deformable stage runs: optic canals
+#: to foramen magnum, both petrous bones. Inclusive bounds.
+SKULL_BASE_BOX_MM: tuple[tuple[float, float, float], tuple[float, float, float]] = (
+    (-62.0, -85.0, -75.0),
+    (62.0, 35.0, 10.0),
+)
+
+#: Below this normalised cross-correlation between the template and the registered subject inside the
+#: skull-base box the registration is refused (same-subject phantoms give > 0.9; a non-head or a
+#: failed alignment gives < 0.3). See benchmarks/results for the measured distribution.
+MIN_SKULL_BASE_NCC = 0.45
+
+
+@dataclass
+class TemplateRegistration:
+    """Subject→template registration result (template is the fixed image)."""
+
+    greedy: Any
+    template_crop: Volume
+    subject: Volume
+    affine_ras: FloatArray
+    quality: dict[str, float | str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _greedy() -> Any:
+    from picsl_greedy import Greedy3D
+
+    return Greedy3D()
+
+
+def crop_to_box(volume: Volume, box_mm: tuple[tuple[float, float, float], tuple[float, float, float]]) -> Volume:
+    """Crop (no resampling) to the voxel range covering the world box."""
+    corners = np.array([[x, y, z] for x in (box_mm[0][0], box_mm[1][0])
+                        for y in (box_mm[0][1], box_mm[1][1]) for z in (box_mm[0][2], box_mm[1][2])])
+    ijk = volume.world_to_voxel(corners)
+    lo = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, np.array(volume.shape) - 1)
+    hi = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 1, np.array(volume.shape))
+    data = volume.data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    affine = volume.affine.copy()
+    affine[:3, 3] = volume.voxel_to_world(lo.astype(float))[0]
+    return Volume(np.ascontiguousarray(data), affine, volume.name, f"crop({volume.source})", dict(volume.meta))
+
+
+def normalized_cross_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    if mask is None:
+        mask = np.ones(a.shape, dtype=bool)
+    x = a[mask].astype(np.float64)
+    y = b[mask].astype(np.float64)
+    if x.size < 10:
+        return 0.0
+    x -= x.mean()
+    y -= y.mean()
+    denom = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / denom) if denom > 0 else 0.0
+
+
+def _scaled_for_registration(volume: Volume) -> sitk.Image:
+    """Robustly scale intensities to ~[0, 1] so metric settings do not depend on scanner units."""
+    data = volume.data
+    hi = float(np.percentile(data[data > 0], 99.5)) if np.any(data > 0) else 1.0
+    return to_sitk(volume.with_data(np.clip(data / max(hi, 1e-6), 0, 1.5).astype(np.float32)))
+
+
+def coregister_rigid(fixed: Volume, moving: Volume, threads: int = 2) -> tuple[Volume, dict[str, float]]:
+    """Rigidly align ``moving`` (e.g. post-contrast) to ``fixed`` (pre-contrast); reslice on fixed's grid.
+
+    Returns the resliced moving image (linear interpolation) and quality figures (NCC over the head).
+    """
+    g = _greedy()
+    fixed_img = _scaled_for_registration(fixed)
+    moving_img = _scaled_for_registration(moving)
+    g.execute(f"-threads {threads} -i fix mov -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
+              fix=fixed_img, mov=moving_img, rigid=None)
+    g.execute("-rf fix -rm movraw resliced -r rigid", movraw=to_sitk(moving), resliced=None)
+    resliced = from_sitk(g["resliced"], moving.name, f"rigid({moving.source}→{fixed.source})")
+    resliced = Volume(resliced.data, fixed.affine, moving.name, resliced.source, dict(moving.meta))
+    overlap = (fixed.data > np.percentile(fixed.data, 60)) & (resliced.data > 0)
+    quality = {"ncc_head": normalized_cross_correlation(fixed.data, resliced.data, overlap),
+               "overlap_fraction": float(overlap.mean())}
+    return resliced, quality
+
+
+def register_to_template(subject: Volume, template: Volume, threads: int = 2,
+                         box_mm: tuple[tuple[float, float, float], tuple[float, float, float]] = SKULL_BASE_BOX_MM,
+                         min_ncc: float = MIN_SKULL_BASE_NCC, deformable: bool = True) -> TemplateRegistration:
+    """Rigid → affine on the whole head, then NCC deformable on the skull-base box (template fixed)."""
+    import time
+
+    g = _greedy()
+    timings: dict[str, float] = {}
+    tpl = _scaled_for_registration(template)
+    subj = _scaled_for_registration(subject)
+    t0 = time.perf_counter()
+    g.execute(f"-threads {threads} -i tpl subj -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
+              tpl=tpl, subj=subj, rigid=None)
+    timings["rigid"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    g.execute(f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m NMI -n 100x50x10 -o affine", affine=None)
+    timings["affine"] = time.perf_counter() - t0
+    affine = np.asarray(g["affine"], dtype=np.float64)
+    scale = float(abs(np.linalg.det(affine[:3, :3])) ** (1 / 3))
+    crop = crop_to_box(template, box_mm)
+    crop_img = _scaled_for_registration(crop)
+    t0 = time.perf_counter()
+    if deformable:
+        g.execute(f"-threads {threads} -i crop subj -it affine -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
+                  crop=crop_img, warp=None)
+        transforms = "warp affine"
+    else:
+        transforms = "affine"
+    timings["deformable"] = time.perf_counter() - t0
+    g.execute(f"-rf crop -rm subj resliced -r {transforms}", resliced=None)
+    resliced = from_sitk(g["resliced"]).data
+    template_scaled = sitk.GetArrayFromImage(crop_img).transpose(2, 1, 0)
+    tissue = ndimage.binary_erosion(template_scaled > 0.05, iterations=2)
+    ncc = normalized_cross_correlation(template_scaled, resliced, tissue)
+    g.execute("-rf crop -rm subj resliced_affine -r affine", resliced_affine=None)
+    ncc_affine = normalized_cross_correlation(template_scaled, from_sitk(g["resliced_affine"]).data, tissue)
+    quality: dict[str, float | str] = {
+        "skull_base_ncc": round(ncc, 4),
+        "skull_base_ncc_affine_only": round(ncc_affine, 4),
+        "affine_scale": round(scale, 4),
+        "min_skull_base_ncc": min_ncc,
+        "method": "greedy rigid(NMI)+affine(NMI) whole head; deformable NCC 2x2x2 on skull-base box"
+        if deformable else "greedy rigid(NMI)+affine(NMI) whole head",
+    }
+    reg = TemplateRegistration(g, crop, subject, affine, quality, timings)
+    _log.info("registration: skull-base NCC %.3f (affine only %.3f), scale %.2f", ncc, ncc_affine, scale)
+    if not 0.6 <= scale <= 1.6:
+        quality["status"] = "failed"
+        raise RegistrationError(
+            f"registration to the template failed: implausible head scale {scale:.2f} (expected 0.6–1.6). "
+            "Is the image a whole head T1? Check orientation and field of view.")
+    if ncc < min_ncc:
+        quality["status"] = "failed"
+        raise RegistrationError(
+            f"registration to the template failed: skull-base correlation {ncc:.2f} is below {min_ncc:.2f}. "
+            "The image may not be a head T1, may not cover the skull base, or may be badly oriented.")
+    quality["status"] = "ok"
+    return reg
+
+
+def map_template_points(reg: TemplateRegistration, points_mm: FloatArray) -> FloatArray:
+    """Map (N, 3) template RAS mm points (inside the skull-base box) to subject RAS mm."""
+    subject = reg.subject
+    ii, jj, kk = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in subject.shape), indexing="ij")
+    a = subject.affine
+    g = reg.greedy
+    transforms = "warp affine" if "deformable" in str(reg.quality.get("method", "")) else "affine"
+    mapped = []
+    for axis in range(3):
+        coord = (a[axis, 0] * ii + a[axis, 1] * jj + a[axis, 2] * kk + a[axis, 3]).astype(np.float32)
+        g.execute(f"-rf crop -rm coord cout -r {transforms}", coord=to_sitk(subject.with_data(coord)), cout=None)
+        mapped.append(from_sitk(g["cout"]).data)
+    ijk = reg.template_crop.world_to_voxel(points_mm)
+    out = np.stack([ndimage.map_coordinates(m, ijk.T, order=1, mode="nearest") for m in mapped], axis=1)
+    return out.astype(np.float64)

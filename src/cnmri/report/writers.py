@@ -1,0 +1,89 @@
+"""Write an :class:`~cnmri.pipeline.Analysis` into an (already temporary) output folder.
+
+Files (CONTRACTS.md §2 / DESIGN.md §5): ``findings.json`` (validated against the shipped JSON Schema
+before it is written), ``segments.tsv``, ``nerves_dseg.nii.gz`` with its lookup table
+``nerves_dseg.tsv`` (BIDS "dseg" convention), and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cnmri.io.outputs import write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from cnmri.pipeline import Analysis
+
+SEGMENT_COLUMNS = (
+    "nerve", "side", "segment", "abnormal", "physiologic_enhancement", "enhancement", "enhancement_mean",
+    "enhancement_ratio", "thickness_mm", "asymmetry", "z", "z_thickness", "roi_voxels", "reasons",
+)
+
+
+def findings_schema() -> dict[str, Any]:
+    text = resources.files("cnmri").joinpath("data", "findings.schema.json").read_text(encoding="utf-8")
+    return dict(json.loads(text))
+
+
+def validate_findings(findings: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when findings break the published contract."""
+    import jsonschema
+
+    jsonschema.validate(findings, findings_schema())
+
+
+def segments_tsv(findings: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer.writerow(SEGMENT_COLUMNS)
+    for seg in findings["segments"]:
+        row = []
+        for col in SEGMENT_COLUMNS:
+            if col == "roi_voxels":
+                value: Any = seg["computed_from"]["roi_voxels"]
+            elif col == "reasons":
+                value = "; ".join(seg["reasons"])
+            else:
+                value = seg.get(col)
+            row.append("n/a" if value is None else str(value).lower() if isinstance(value, bool) else value)
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def dseg_lookup_tsv(label_keys: dict[int, str]) -> str:
+    lines = ["index\tname\tnerve\tside\tsegment"]
+    for index in sorted(label_keys):
+        nerve, side, segment = label_keys[index].split("-", 2)
+        lines.append(f"{index}\t{label_keys[index]}\t{nerve}\t{side}\t{segment}")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None:
+    from cnmri.io.nifti import save_volume
+
+    validate_findings(analysis.findings)
+    folder = Path(folder)
+    write_json_atomic(folder / "findings.json", analysis.findings)
+    write_text_atomic(folder / "segments.tsv", segments_tsv(analysis.findings))
+    save_volume(analysis.labels.with_data(analysis.labels.data.astype(np.int16)), folder / "nerves_dseg.nii.gz")
+    write_text_atomic(folder / "nerves_dseg.tsv", dseg_lookup_tsv(analysis.label_keys))
+    if report:
+        from cnmri.report.html import ReportImages, render_report_html
+
+        images = ReportImages(
+            post=analysis.post,
+            pre=analysis.pre,
+            enhancement=analysis.enhancement,
+            labels=analysis.labels,
+            label_keys=analysis.label_keys,
+            centerlines_mm=analysis.centerlines_mm,
+        )
+        html = render_report_html(analysis.findings, images, clinical_html=analysis.clinical_html)
+        write_text_atomic(folder / "report.html", html)
