@@ -199,18 +199,24 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def _exact(value: float) -> Fraction:
+    return Fraction(str(value))
+
+
 def steinherz_bleyer(
     csf_wbc: float, csf_rbc: float, blood_wbc: float, blood_rbc: float, boundary: Boundary = "gt"
 ) -> dict[str, Any]:
     """The Steinherz/Bleyer comparison, exactly (no floating-point rounding at the boundary).
 
     ``positive`` is ``csf_wbc/csf_rbc > 2 * blood_wbc/blood_rbc`` (``boundary="gt"``) or ``>=``
-    (``boundary="ge"``); all counts per µL. Compared by cross-multiplication of exact fractions.
+    (``boundary="ge"``); all counts per µL. Compared by cross-multiplication of exact fractions of the
+    numbers as written, so the boundary case "exactly twice" is decided by the setting, not by rounding.
     """
     if csf_rbc <= 0 or blood_rbc <= 0:
         raise ValueError("Steinherz/Bleyer needs positive CSF and blood RBC counts (per µL)")
-    left = Fraction(csf_wbc) * Fraction(blood_rbc)
-    right = SB_FACTOR * Fraction(blood_wbc) * Fraction(csf_rbc)
+    # Fractions of the shortest decimal text: a count typed as 0.3 is compared as 3/10.
+    left = _exact(csf_wbc) * _exact(blood_rbc)
+    right = SB_FACTOR * _exact(blood_wbc) * _exact(csf_rbc)
     positive = left > right if boundary == "gt" else left >= right
     csf_ratio = csf_wbc / csf_rbc
     blood_ratio = blood_wbc / blood_rbc

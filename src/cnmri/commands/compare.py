@@ -1,0 +1,44 @@
+"""``cnmri compare BASELINE_OUT FOLLOWUP_OUT -o CMP``: what changed between two analyses of one patient."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+_log = logging.getLogger("cnmri")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare two analyses of the same patient (e.g. before and after treatment)",
+        description="Match segments between two 'cnmri analyze' outputs and report per segment the change "
+        "in enhancement and thickness and a response category (resolved, improved, stable, progressed, "
+        "new). Writes comparison.json, comparison.tsv, comparison.png and comparison.html into CMP and "
+        "prints the path of comparison.html.",
+    )
+    parser.add_argument("baseline", type=Path, metavar="BASELINE_OUT", help="earlier analysis folder")
+    parser.add_argument("followup", type=Path, metavar="FOLLOWUP_OUT", help="later analysis folder")
+    parser.add_argument("-o", "--out", type=Path, required=True, metavar="CMP", help="output folder")
+    parser.add_argument("--force", action="store_true", help="replace CMP if it exists and is not empty")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnmri.report.compare import compare_findings, read_findings, write_comparison
+
+    base = read_findings(args.baseline)
+    follow = read_findings(args.followup)
+    result = compare_findings(base, follow)
+    result["baseline"]["path"] = str(args.baseline)
+    result["followup"]["path"] = str(args.followup)
+    for warning in result["warnings"]:
+        _log.warning("warning: %s", warning)
+    out = write_comparison(result, args.out, overwrite=args.force)
+    summary = result["summary"]
+    _log.info("overall response: %s", summary["overall"])
+    sys.stdout.write(f"{out / 'comparison.html'}\n")
+    return 0

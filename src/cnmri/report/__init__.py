@@ -1,0 +1,1 @@
+"""Reports: JSON, TSV, HTML, figures and follow-up comparison."""
