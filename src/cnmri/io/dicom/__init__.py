@@ -1,0 +1,377 @@
+"""DICOM study intake: find the series, identify each sequence, choose and convert the ones cnmri uses.
+
+``inspect_study(study_dir)`` lists every series with its classification; ``prepare_study(study_dir,
+work_dir)`` chooses the post-contrast T1 (and pre-contrast T1, cisternography, post-contrast FLAIR when
+present), converts them to NIfTI in ``work_dir`` and says which series it used and why.
+See docs/dicom.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnmri.errors import InputError
+from cnmri.io.dicom.classify import Choice, Classification, Selection, classify_all, describe, select_series
+from cnmri.io.dicom.convert import ConvertedSeries, convert_stack
+from cnmri.io.dicom.deid import deidentification_record, deidentify_metadata
+from cnmri.io.dicom.discover import Discovery, SeriesInfo, discover
+
+_log = logging.getLogger(__name__)
+
+ROLES = ("pre", "post", "ciss", "flair_post")
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One line of the ``cnmri inspect`` table."""
+
+    study: int  # 1-based index of the study in the folder
+    number: int | None
+    description: str
+    modality: str
+    images: int
+    volumes: int
+    voxel_mm: tuple[float, float, float] | None
+    classification: str
+    kind: str
+    contrast: str
+    is_3d: bool
+    confidence: float
+    reasons: tuple[str, ...]
+    role: str  # "post", "pre", "ciss", "flair_post" or ""
+    series_instance_uid: str
+    folder: str
+
+
+@dataclass(frozen=True)
+class StudyInventory:
+    root: Path
+    files: int
+    dicom_images: int
+    non_dicom: int
+    unreadable: tuple[tuple[str, str], ...]
+    dicomdir: int
+    duplicate_copies: int
+    patients: int
+    studies: tuple[dict[str, Any], ...]
+    series: tuple[SeriesRow, ...]
+    selection: dict[str, int | None]
+    selection_error: str | None
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["root"] = str(self.root)
+        out["unreadable"] = [{"file": f, "reason": r} for f, r in self.unreadable]
+        return out
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    post: Path
+    pre: Path | None
+    ciss: Path | None
+    flair_post: Path | None
+    inputs: dict[str, dict[str, Any]]
+    metadata: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        return "pre_post" if self.pre is not None else "post_only"
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def _discover_checked(study_dir: Path | str) -> Discovery:
+    root = Path(study_dir)
+    if not root.exists():
+        raise InputError(f"study folder {root} does not exist")
+    discovery = discover(root)
+    if not discovery.series:
+        found = f"{discovery.n_files} file(s)"
+        if discovery.n_files:
+            found += (
+                f": {len(discovery.non_dicom)} not DICOM, {len(discovery.unreadable)} unreadable"
+                + (
+                    f" (e.g. {discovery.unreadable[0][0].name}: {discovery.unreadable[0][1]})"
+                    if discovery.unreadable
+                    else ""
+                )
+                + (f", {len(discovery.dicomdir)} DICOMDIR index" if discovery.dicomdir else "")
+            )
+        raise InputError(
+            f"no DICOM images found in {root} ({found}); give the folder that holds the "
+            "study's DICOM files, or pass NIfTI files with --pre/--post"
+        )
+    return discovery
+
+
+def _discovery_warnings(discovery: Discovery) -> list[str]:
+    notes = []
+    if discovery.non_dicom:
+        notes.append(f"{len(discovery.non_dicom)} non-DICOM file(s) skipped")
+    if discovery.unreadable:
+        examples = "; ".join(f"{p.name}: {r}" for p, r in discovery.unreadable[:3])
+        notes.append(f"{len(discovery.unreadable)} file(s) could not be read and were skipped ({examples})")
+    if discovery.copies_dropped:
+        notes.append(f"{discovery.copies_dropped} copies of already-seen DICOM instances ignored")
+    return notes
+
+
+def _study_summaries(discovery: Discovery) -> list[dict[str, Any]]:
+    out = []
+    for index, (uid, members) in enumerate(discovery.studies().items(), start=1):
+        h = members[0].first
+        extra = dict(h.extra)
+        out.append(
+            {
+                "index": index,
+                "study_instance_uid": uid,
+                "date": extra.get("StudyDate", h.date),
+                "description": extra.get("StudyDescription", ""),
+                "manufacturer": h.manufacturer,
+                "model": h.model,
+                "field_strength_t": h.field_strength,
+                "series": len(members),
+                "folders": sorted({str(f) for s in members for f in s.folders})[:3],
+            }
+        )
+    return out
+
+
+def _check_one_study(discovery: Discovery) -> None:
+    patients = discovery.patients()
+    studies = _study_summaries(discovery)
+    if len(patients) > 1:
+        parts = []
+        for number, members in enumerate(patients.values(), start=1):
+            folders = sorted(
+                {
+                    str(f.relative_to(discovery.root)) if f != discovery.root else "."
+                    for s in members
+                    for f in s.folders
+                }
+            )
+            dates = sorted({s.first.date for s in members if s.first.date})
+            parts.append(
+                f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, "
+                f"in {', '.join(folders[:3])}{' …' if len(folders) > 3 else ''}"
+            )
+        raise InputError(
+            f"{discovery.root} holds images of {len(patients)} different patients ({'; '.join(parts)}); "
+            "point STUDY_DIR at one patient's study"
+        )
+    if len(studies) > 1:
+        listing = "; ".join(
+            f"study {s['index']} of {s['date'] or '?'} '{s['description']}' ({s['series']} series, "
+            f"in {', '.join(s['folders'])})"
+            for s in studies
+        )
+        raise InputError(
+            f"{discovery.root} holds {len(studies)} studies ({listing}); point STUDY_DIR at the folder "
+            "of the one to analyse"
+        )
+
+
+def _role_map(selection: Selection) -> dict[str, Choice | None]:
+    return {
+        "post": selection.post,
+        "pre": selection.pre,
+        "ciss": selection.ciss,
+        "flair_post": selection.flair_post,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- API
+
+
+def inspect_study(
+    study_dir: Path | str, pre_series: int | None = None, post_series: int | None = None
+) -> StudyInventory:
+    """Every series in ``study_dir`` with its classification, confidence, reasons and cnmri role.
+
+    Raises :class:`InputError` only when there are no DICOM images at all; a study from which no
+    post-contrast T1 can be chosen is listed with ``selection_error`` set.
+    """
+    discovery = _discover_checked(study_dir)
+    rows = classify_all(discovery)
+    roles: dict[str, str] = {}
+    selection_error: str | None = None
+    selection: dict[str, int | None] = dict.fromkeys(ROLES)
+    warnings = _discovery_warnings(discovery)
+    try:
+        _check_one_study(discovery)
+        chosen = select_series(rows, pre_series, post_series)
+        for role, choice in _role_map(chosen).items():
+            if choice is not None:
+                roles[choice.series.series_uid] = role
+                selection[role] = choice.series.number
+        warnings += chosen.warnings
+    except InputError as err:
+        selection_error = str(err)
+    study_index = {uid: i for i, uid in enumerate(discovery.studies(), start=1)}
+    series_rows = []
+    for s, c in rows:
+        voxel = s.main_stack.voxel_size()
+        series_rows.append(
+            SeriesRow(
+                study=study_index[s.study_uid],
+                number=s.number,
+                description=s.description,
+                modality=s.first.modality,
+                images=sum(st.n_images for st in s.stacks),
+                volumes=len(s.stacks),
+                voxel_mm=tuple(round(v, 2) for v in voxel) if voxel else None,  # type: ignore[arg-type]
+                classification=c.label,
+                kind=c.kind.value,
+                contrast=c.contrast.value,
+                is_3d=c.is_3d,
+                confidence=c.confidence,
+                reasons=c.reasons,
+                role=roles.get(s.series_uid, ""),
+                series_instance_uid=s.series_uid,
+                folder=str(s.folders[0]) if s.folders else "",
+            )
+        )
+    return StudyInventory(
+        root=Path(study_dir),
+        files=discovery.n_files,
+        dicom_images=discovery.n_instances,
+        non_dicom=len(discovery.non_dicom),
+        unreadable=tuple((str(p), r) for p, r in discovery.unreadable),
+        dicomdir=len(discovery.dicomdir),
+        duplicate_copies=discovery.copies_dropped,
+        patients=len(discovery.patients()),
+        studies=tuple(_study_summaries(discovery)),
+        series=tuple(series_rows),
+        selection=selection,
+        selection_error=selection_error,
+        warnings=tuple(warnings),
+    )
+
+
+def _sequence_parameters(series: SeriesInfo, converted: ConvertedSeries) -> dict[str, Any]:
+    h = series.first
+    return {
+        "sequence_name": h.sequence_name,
+        "scanning_sequence": list(h.scanning_sequence),
+        "sequence_variant": list(h.sequence_variant),
+        "mr_acquisition_type": h.mr_acquisition_type,
+        "repetition_time_ms": h.repetition_time,
+        "echo_time_ms": h.echo_time,
+        "inversion_time_ms": h.inversion_time,
+        "flip_angle_deg": h.flip_angle,
+        "slice_thickness_mm": h.slice_thickness,
+        "voxel_mm": [round(v, 4) for v in converted.voxel_mm],
+        "shape": list(converted.shape),
+        "contrast_agent": h.contrast_agent or None,
+        "image_type": list(h.image_type),
+    }
+
+
+def _input_record(role: str, choice: Choice, converted: ConvertedSeries) -> dict[str, Any]:
+    s, c = choice.series, choice.classification
+    return {
+        "file": str(converted.path),
+        "series_instance_uid": s.series_uid,
+        "series_number": s.number,
+        "series_description": s.description,
+        "classification": c.label,
+        "confidence": c.confidence,
+        "why": choice.why,
+        "reasons": list(c.reasons),
+        "images": s.main_stack.n_images,
+        "conversion": converted.backend,
+        "role": role,
+    }
+
+
+def prepare_study(
+    study_dir: Path | str,
+    work_dir: Path | str,
+    pre_series: int | None = None,
+    post_series: int | None = None,
+    identify: bool = False,
+) -> PreparedStudy:
+    """Choose and convert the series cnmri analyses; NIfTI files go to ``work_dir``.
+
+    Raises :class:`InputError` (exit 2) naming what was found and what to pass when the folder holds no
+    DICOM images, no MR, several patients or studies, no usable post-contrast T1, or two equally good
+    candidates.
+    """
+    discovery = _discover_checked(study_dir)
+    _check_one_study(discovery)
+    rows = classify_all(discovery)
+    selection = select_series(rows, pre_series, post_series)
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    warnings = _discovery_warnings(discovery) + list(selection.warnings)
+    inputs: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path | None] = dict.fromkeys(ROLES)
+    sequences: dict[str, dict[str, Any]] = {}
+    for role, choice in _role_map(selection).items():
+        if choice is None:
+            continue
+        name = describe(choice.series)
+        stack = choice.series.main_stack
+        if len(choice.series.stacks) > 1:
+            warnings.append(
+                f"{name} holds {len(choice.series.stacks)} volumes; used the largest "
+                f"({stack.label or 'first'}, {stack.n_images} images)"
+            )
+        try:
+            converted = convert_stack(stack, work / f"{role}.nii.gz", name=f"{role} {name}")
+        except InputError as err:
+            if role in ("ciss", "flair_post"):  # optional roles never stop the analysis
+                warnings.append(f"{role} not used: {err}")
+                continue
+            raise
+        warnings += list(converted.warnings)
+        paths[role] = converted.path
+        inputs[role] = _input_record(role, choice, converted)
+        sequences[role] = _sequence_parameters(choice.series, converted)
+        _log.info("%s: %s — %s", role, describe(choice.series, choice.classification), choice.why)
+    post = selection.post.series.first
+    extra = dict(post.extra)
+    identity = {k: v for k, v in post.identity}
+    metadata: dict[str, Any] = {
+        "study_date": extra.get("StudyDate", post.date),
+        "study_time": extra.get("StudyTime"),
+        "study_description": extra.get("StudyDescription"),
+        "manufacturer": post.manufacturer,
+        "model": post.model,
+        "field_strength_t": post.field_strength,
+        "software_versions": extra.get("SoftwareVersions"),
+        "study_instance_uid": post.study_uid,
+        "sequences": sequences,
+        "patient_name": identity.get("PatientName"),
+        "patient_id": identity.get("PatientID"),
+        "patient_birth_date": identity.get("PatientBirthDate"),
+        "patient_sex": identity.get("PatientSex"),
+        "patient_age": identity.get("PatientAge"),
+        "accession_number": identity.get("AccessionNumber"),
+        "institution_name": identity.get("InstitutionName"),
+        "station_name": identity.get("StationName"),
+        "device_serial_number": identity.get("DeviceSerialNumber"),
+    }
+    metadata = deidentify_metadata(metadata, identify)
+    metadata["deidentification"] = deidentification_record(identify)
+    post_path = paths["post"]
+    assert post_path is not None  # the post is required: select_series raised otherwise
+    return PreparedStudy(
+        post=post_path,
+        pre=paths["pre"],
+        ciss=paths["ciss"],
+        flair_post=paths["flair_post"],
+        inputs=inputs,
+        metadata=metadata,
+        warnings=warnings,
+    )
+
+
+__all__ = ["Classification", "PreparedStudy", "SeriesRow", "StudyInventory", "inspect_study", "prepare_study"]
