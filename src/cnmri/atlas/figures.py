@@ -142,7 +142,7 @@ def draw_view(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cnmri.atlas.figures", description="Draw the atlas figures")
+    parser = argparse.ArgumentParser(prog="python -m cnmri.atlas.figures", description="Draw atlas figures")
     parser.add_argument("-o", "--output-dir", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--atlas", type=Path, default=None, help="atlas JSON (default: the shipped one)")
     args = parser.parse_args(argv)
