@@ -374,7 +374,8 @@ def key_image_png(
             bar.ax.tick_params(labelsize=7)
             bar.set_label("normalised units", fontsize=7)
             bar.ax.axhline(0.15 * enhancement_vmax, color="grey", linewidth=0.8)
-    fig.text(0.5, 1 - 0.3 * top_pad, req.title, ha="center", va="center", fontsize=10, fontweight="bold")
+    title = req.title.replace("$", r"\$")  # no mathtext from names
+    fig.text(0.5, 1 - 0.3 * top_pad, title, ha="center", va="center", fontsize=10, fontweight="bold")
     fig.text(0.5, 1 - 0.75 * top_pad, CONVENTION_NOTE, ha="center", va="center", fontsize=7, color="#444")
     return _png(fig, quantize)
 
