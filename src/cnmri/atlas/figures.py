@@ -41,11 +41,11 @@ class View:
 
 VIEWS: tuple[View, ...] = (
     View("atlas_axial", "axial", -36.0, (-60.0, 60.0, -55.0, 40.0), 2.0),
-    View("atlas_coronal", "coronal", -20.0, (-60.0, 60.0, -75.0, 0.0), 2.0),
-    View("atlas_sagittal", "sagittal", 20.0, (-55.0, 40.0, -75.0, 0.0), 2.0, ("right",)),
+    View("atlas_coronal", "coronal", -20.0, (-60.0, 60.0, -71.0, 0.0), 2.0),
+    View("atlas_sagittal", "sagittal", 20.0, (-55.0, 40.0, -71.0, 0.0), 2.0, ("right",)),
     View("atlas_axial_posterior_fossa", "axial", -41.0, (-55.0, 55.0, -45.0, 0.0), 1.0),
     View("atlas_coronal_posterior_fossa", "coronal", -22.0, (-55.0, 55.0, -70.0, -25.0), 1.0),
-    View("atlas_sagittal_left", "sagittal", -20.0, (-55.0, 40.0, -75.0, 0.0), 2.0, ("left",)),
+    View("atlas_sagittal_left", "sagittal", -20.0, (-55.0, 40.0, -71.0, 0.0), 2.0, ("left",)),
 )
 
 
