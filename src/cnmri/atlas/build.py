@@ -137,6 +137,24 @@ for _name in ("labyrinthine_distal", "geniculate_ganglion", "tympanic_proximal",
               "second_genu", "mastoid_mid", "stylomastoid_foramen"):
     LEFT[_name] = _left_temporal(RIGHT[_name])
 
+#: Within the cerebellopontine angle and the internal auditory canal the facial nerve runs
+#: anterosuperior and the vestibulocochlear nerve posteroinferior (cochlear anteroinferior, vestibular
+#: divisions posterior); centres ~2.5 mm apart in a canal ~5.9 mm wide (Folia Morphol 2012;71:217).
+#: Separate courses let the measurement tell CN7 from CN8 where the resolution allows.
+CN7_OFFSET_MM = (0.0, 1.0, 1.0)
+CN8_OFFSET_MM = (0.0, -0.8, -1.0)
+
+
+def _offset(point: Point, offset: tuple[float, float, float]) -> Point:
+    return (point[0] + offset[0], point[1] + offset[1], point[2] + offset[2])
+
+
+for _side in (RIGHT, LEFT):
+    for _name in ("cerebellopontine_angle_cistern", "porus_acusticus", "iac_mid"):
+        _side[f"cn7_{_name}"] = _offset(_side[_name], CN7_OFFSET_MM)
+        _side[f"cn8_{_name}"] = _offset(_side[_name], CN8_OFFSET_MM)
+    _side["cn8_iac_fundus"] = _offset(_side["iac_fundus"], CN8_OFFSET_MM)
+
 # ---------------------------------------------------------------------------------------------
 # Segments
 # ---------------------------------------------------------------------------------------------
@@ -224,12 +242,13 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
                 ("petroclival venous plexus", "basilar venous plexus", "cavernous sinus")),
     # CN7 ------------------------------------------------------------------------------------
     SegmentSpec("CN7", "cisternal",
-                ("cn7_exit_pontomedullary_junction", "cerebellopontine_angle_cistern", "porus_acusticus"),
-                (2.0,), False, f"{GEBARSKI}: 0% of normal cisternal facial nerves enhance; {MARTIN}",
+                ("cn7_exit_pontomedullary_junction", "cn7_cerebellopontine_angle_cistern",
+                 "cn7_porus_acusticus"),
+                (1.6,), False, f"{GEBARSKI}: 0% of normal cisternal facial nerves enhance; {MARTIN}",
                 ("anterior inferior cerebellar artery loop", "petrosal vein")),
     SegmentSpec("CN7", "canalicular",
-                ("porus_acusticus", "iac_mid", "cn7_fundus_anterosuperior"),
-                (2.0,), False, f"{GEBARSKI}; {KINOSHITA}: canalicular enhancement 0% at 1.0-1.5 T",
+                ("cn7_porus_acusticus", "cn7_iac_mid", "cn7_fundus_anterosuperior"),
+                (1.5,), False, f"{GEBARSKI}; {KINOSHITA}: canalicular enhancement 0% at 1.0-1.5 T",
                 ("anterior inferior cerebellar artery loop (may enter the canal)",),
                 note="fat-suppressed 3D gradient echo (VIBE) shows normal canalicular enhancement in 60-80%"),
     SegmentSpec("CN7", "labyrinthine",
@@ -251,16 +270,15 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
                 ("stylomastoid artery plexus", "mastoid air cells mucosa")),
     # CN8 ------------------------------------------------------------------------------------
     SegmentSpec("CN8", "cisternal",
-                ("cn8_exit_pontomedullary_junction", "cerebellopontine_angle_cistern", "porus_acusticus"),
-                (2.0,), False, f"{MARTIN}: any enhancement of CN8 is pathological",
+                ("cn8_exit_pontomedullary_junction", "cn8_cerebellopontine_angle_cistern",
+                 "cn8_porus_acusticus"),
+                (1.7,), False, f"{MARTIN}: any enhancement of CN8 is pathological",
                 ("anterior inferior cerebellar artery loop", "flocculus",
-                 "choroid plexus (foramen of Luschka)"),
-                shared_with=("CN7",)),
+                 "choroid plexus (foramen of Luschka)", "CN7 (anterosuperior)")),
     SegmentSpec("CN8", "canalicular",
-                ("porus_acusticus", "iac_mid", "iac_fundus"),
-                (2.0,), False, f"{MARTIN}: any enhancement of CN8 is pathological",
-                ("anterior inferior cerebellar artery loop (may enter the canal)",),
-                shared_with=("CN7",)),
+                ("cn8_porus_acusticus", "cn8_iac_mid", "cn8_iac_fundus"),
+                (1.6,), False, f"{MARTIN}: any enhancement of CN8 is pathological",
+                ("anterior inferior cerebellar artery loop (may enter the canal)", "CN7 (anterosuperior)")),
     # CN9-11 ---------------------------------------------------------------------------------
     SegmentSpec("CN9", "cisternal",
                 ("cn9_exit_postolivary_sulcus", "jugular_foramen_pars_nervosa_entry"),
