@@ -71,6 +71,7 @@ OUTLINE_COLOUR = (1.0, 0.92, 0.0)  # the segment in focus (yellow)
 CONTEXT_COLOUR = (0.35, 0.75, 1.0)  # the other segments of the same nerve (light blue)
 ENHANCEMENT_CMAP = "inferno"
 DPI = 100
+HEADROOM = 1.3  # top of the grey window, as a multiple of the pre-contrast image's bright end
 
 
 def split_key(key: str) -> tuple[str, str, str]:
@@ -251,8 +252,10 @@ def compose_key_panels(
         context_line = outline(context, width=1)
         post_img = sample(post, grid)
         pre_img = sample(pre, grid) if pre is not None else None
-        # Pre and post share the pre-contrast window, so enhancement shows as brightening.
-        limits = window_limits(pre_img if pre_img is not None else post_img)
+        # Pre and post share one window from the pre-contrast image, with headroom above its bright end
+        # so that enhancing tissue still shows as brighter than white matter.
+        lo, hi = window_limits(pre_img if pre_img is not None else post_img)
+        limits = (lo, lo + HEADROOM * (hi - lo)) if pre_img is not None else (lo, hi)
         base = grey_rgb(post_img, limits)
         post_rgb = burn(burn(base, context_line, CONTEXT_COLOUR, 0.8), focus_line, OUTLINE_COLOUR)
         rows[0].append(Panel(grid, grid.describe(), post_rgb, focus_line))
