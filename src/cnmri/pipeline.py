@@ -30,7 +30,7 @@ from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
 from cnmri.measure.features import measure_segment, reference_scale
 from cnmri.measure.normative import Normative, load_normative
-from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_segments, sphere_mask
+from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
 from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
 from cnmri.volume import Volume
 
@@ -201,7 +201,7 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         subject_segments, refs = _map_atlas(reg, atlas)
     clock.lap("atlas_warp")
 
-    labels = rasterize_segments(subject, subject_segments)
+    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
     ref_mask = np.zeros(subject.shape, dtype=bool)
     for center, radius in refs:
         ref_mask |= sphere_mask(subject, center, radius)
@@ -224,11 +224,11 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     for s in subject_segments:
         if s.key in shared:
             # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
-            own = rasterize_segments(subject, [SubjectSegment(s.key, 1, s.points_mm, s.radius_mm)])
-            measurements[s.key] = measure_segment(SubjectSegment(s.key, 1, s.points_mm, s.radius_mm), own,
-                                                  post_n, pre_n)
+            alone = SubjectSegment(s.key, 1, s.points_mm, s.radius_mm)
+            own, own_distance = rasterize_with_distance(subject, [alone])
+            measurements[s.key] = measure_segment(alone, own, own_distance, post_n, pre_n)
         else:
-            measurements[s.key] = measure_segment(s, labels, post_n, pre_n)
+            measurements[s.key] = measure_segment(s, labels, relative_distance, post_n, pre_n)
     segments = _assemble_segments(atlas, measurements, normative, mode, subject, ref_mask, by_key)
     attribute_adjacent_findings(segments, adjacent_segments(subject_segments))
     attribute_shared_segments(segments)
@@ -306,9 +306,9 @@ def _assemble_segments(atlas: Atlas, measurements: dict[str, Any], normative: No
             "shared_with": list(seg.shared_with),
             "reasons": reasons,
             "computed_from": {
-                "enhancement": ("90th percentile of reference-normalised (post − pre) in the segment ROI"
+                "enhancement": ("90th percentile of reference-normalised (post − pre) in the core of the segment ROI"
                                 if mode == "pre_post" else
-                                "90th percentile of reference-normalised post − 1 in the segment ROI (post-only)"),
+                                "90th percentile of reference-normalised post − 1 in the core of the segment ROI (post-only)"),
                 "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",
                 "sequences": ["T1_pre", "T1_post"] if mode == "pre_post" else ["T1_post"],
                 "roi_voxels": m.roi_voxels,

@@ -3,7 +3,9 @@
 Intensities are first normalised to a reference tissue that does not enhance (pons and cerebellar
 white matter spheres from the atlas; intact blood–brain barrier). In those units:
 
-* ``enhancement`` = 90th percentile of (post_n − pre_n) over the segment ROI. A high percentile, not
+* ``enhancement`` = 90th percentile of (post_n − pre_n) over the segment's core ROI (voxels within
+  ``CORE_FRACTION`` of the tube radius of the centreline). The core keeps a thickened neighbour
+  (CN7 beside CN8) from leaking in, while still tolerating ~1 mm of registration error. A high percentile, not
   the maximum, so a single noisy voxel does not decide; a lesion filling part of the ROI still does.
   Relative signal increase of the nerve is the quantity Kress et al. (Radiology 2004;230:504) found
   discriminative in facial palsy; normalising to reference tissue follows the nerve/reference ratio
@@ -30,6 +32,7 @@ from cnmri.volume import FloatArray, Volume
 
 ENHANCEMENT_PERCENTILE = 90.0
 PROFILE_STEP_MM = 0.25
+CORE_FRACTION = 0.65
 MIN_PROFILE_CONTRAST = 0.12  # reference-tissue units; below this no structure stands out of its surround
 
 
@@ -125,12 +128,16 @@ def segment_thickness(image: Volume, segment: SubjectSegment, step_mm: float = 1
 def measure_segment(
     segment: SubjectSegment,
     labels: NDArray[np.int16],
+    relative_distance: NDArray[np.float32],
     post_n: Volume,
     pre_n: Volume | None,
 ) -> SegmentMeasurement:
     """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid."""
-    mask = labels == segment.label
-    voxels = int(mask.sum())
+    roi = labels == segment.label
+    mask = roi & (relative_distance <= CORE_FRACTION)
+    if mask.sum() < 3:
+        mask = roi
+    voxels = int(roi.sum())
     voxel_mm3 = float(abs(np.linalg.det(post_n.affine[:3, :3])))
     notes: list[str] = []
     if voxels < 3:

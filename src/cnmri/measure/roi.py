@@ -45,6 +45,11 @@ def distance_to_polyline(points: FloatArray, line: FloatArray) -> tuple[FloatArr
 
 def rasterize_segments(grid: Volume, segments: list[SubjectSegment]) -> NDArray[np.int16]:
     """Label map on ``grid`` (0 = background, else ``SubjectSegment.label``)."""
+    return rasterize_with_distance(grid, segments)[0]
+
+
+def rasterize_with_distance(grid: Volume, segments: list[SubjectSegment]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+    """Label map and, per voxel, distance to its segment's centreline relative to the local radius."""
     labels = np.zeros(grid.shape, dtype=np.int16)
     best = np.full(grid.shape, np.inf, dtype=np.float32)
     inv = np.linalg.inv(grid.affine)
@@ -75,7 +80,7 @@ def rasterize_segments(grid: Volume, segments: list[SubjectSegment]) -> NDArray[
         vox = vox[win]
         best[vox[:, 0], vox[:, 1], vox[:, 2]] = rel_in[win]
         labels[vox[:, 0], vox[:, 1], vox[:, 2]] = seg.label
-    return labels
+    return labels, best
 
 
 def sphere_mask(grid: Volume, center_mm: FloatArray, radius_mm: float) -> NDArray[np.bool_]:
