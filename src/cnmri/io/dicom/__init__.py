@@ -9,6 +9,7 @@ See docs/dicom.md.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,14 @@ def _discovery_warnings(discovery: Discovery) -> list[str]:
     return notes
 
 
+def _common_folder(root: Path, folders: list[Path]) -> str:
+    common = Path(os.path.commonpath([str(f) for f in folders])) if folders else root
+    try:
+        return str(common.relative_to(root)) if common != root else "."
+    except ValueError:
+        return str(common)
+
+
 def _study_summaries(discovery: Discovery) -> list[dict[str, Any]]:
     out = []
     for index, (uid, members) in enumerate(discovery.studies().items(), start=1):
@@ -138,7 +147,7 @@ def _study_summaries(discovery: Discovery) -> list[dict[str, Any]]:
                 "model": h.model,
                 "field_strength_t": h.field_strength,
                 "series": len(members),
-                "folders": sorted({str(f) for s in members for f in s.folders})[:3],
+                "folder": _common_folder(discovery.root, [f for s in members for f in s.folders]),
             }
         )
     return out
@@ -150,17 +159,10 @@ def _check_one_study(discovery: Discovery) -> None:
     if len(patients) > 1:
         parts = []
         for number, members in enumerate(patients.values(), start=1):
-            folders = sorted(
-                {
-                    str(f.relative_to(discovery.root)) if f != discovery.root else "."
-                    for s in members
-                    for f in s.folders
-                }
-            )
+            folder = _common_folder(discovery.root, [f for s in members for f in s.folders])
             dates = sorted({s.first.date for s in members if s.first.date})
             parts.append(
-                f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, "
-                f"in {', '.join(folders[:3])}{' …' if len(folders) > 3 else ''}"
+                f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, in {folder}"
             )
         raise InputError(
             f"{discovery.root} holds images of {len(patients)} different patients ({'; '.join(parts)}); "
@@ -169,7 +171,7 @@ def _check_one_study(discovery: Discovery) -> None:
     if len(studies) > 1:
         listing = "; ".join(
             f"study {s['index']} of {s['date'] or '?'} '{s['description']}' ({s['series']} series, "
-            f"in {', '.join(s['folders'])})"
+            f"in {s['folder']})"
             for s in studies
         )
         raise InputError(

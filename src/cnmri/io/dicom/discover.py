@@ -644,7 +644,10 @@ def group_headers(headers: Iterable[InstanceHeader]) -> tuple[list[SeriesInfo], 
         instances = sorted(members.values(), key=lambda i: (i.instance_number or 0, str(i.path)))
         info = SeriesInfo(study, uid, instances, _split_stacks(list(instances)), dropped[(study, uid)])
         series.append(info)
-    series.sort(key=lambda s: (s.study_uid, s.time_key))
+    study_dates: dict[str, str] = {}
+    for info in series:
+        study_dates[info.study_uid] = min(study_dates.get(info.study_uid, info.first.date), info.first.date)
+    series.sort(key=lambda s: (study_dates[s.study_uid], s.study_uid, s.time_key))
     return series, sum(dropped.values())
 
 
