@@ -493,14 +493,20 @@ def _apply_order(rows: list[tuple[SeriesInfo, Classification]]) -> list[Classifi
                     c,
                     contrast=contrast,
                     confidence=round(min(c.confidence * 1.4, 0.75), 2),
-                    reasons=(*c.reasons, reason),
+                    reasons=(*c.reasons[:2], reason, *c.reasons[2:]),
                 )
             )
         elif c.contrast is Contrast.POST and before and series is not first:
             out.append(c)
         elif c.contrast is Contrast.PRE and not before:
             reason = f"labelled pre-contrast but acquired after the first contrast-marked {ref}"
-            out.append(replace(c, confidence=round(c.confidence * 0.5, 2), reasons=(*c.reasons, reason)))
+            out.append(
+                replace(
+                    c,
+                    confidence=round(c.confidence * 0.5, 2),
+                    reasons=(*c.reasons[:2], reason, *c.reasons[2:]),
+                )
+            )
         else:
             out.append(c)
     return out
