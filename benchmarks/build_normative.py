@@ -38,7 +38,8 @@ def main() -> None:
     findings_pre_post = []
     findings_post_only = []
     records = []
-    no_normative = ROOT / "benchmarks" / "results" / "_empty_normative.json"
+    scratch = Path(tempfile.mkdtemp(prefix="cnmri-normative-"))
+    no_normative = scratch / "empty_normative.json"
     no_normative.write_text(json.dumps({"built_from": "none", "stats": {}}))
     for i in range(args.controls):
         seed = args.first_seed + i
@@ -55,9 +56,15 @@ def main() -> None:
             t2 = time.perf_counter()
         findings_pre_post.append(pre_post)
         findings_post_only.append(post_only)
-        records.append({"seed": seed, "snr": snr, "seconds_pre_post": round(t1 - t0, 1),
-                        "seconds_post_only": round(t2 - t1, 1),
-                        "skull_base_ncc": pre_post["registration"]["skull_base_ncc"]})
+        records.append(
+            {
+                "seed": seed,
+                "snr": snr,
+                "seconds_pre_post": round(t1 - t0, 1),
+                "seconds_post_only": round(t2 - t1, 1),
+                "skull_base_ncc": pre_post["registration"]["skull_base_ncc"],
+            }
+        )
         print(json.dumps(records[-1]), flush=True)
     no_normative.unlink()
     payload = build_normative(
@@ -68,8 +75,10 @@ def main() -> None:
     payload["created"] = date.today().isoformat()
     args.out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     results = ROOT / "benchmarks" / "results" / "normative_build.json"
-    results.write_text(json.dumps({"date": date.today().isoformat(), "machine": platform.platform(),
-                                   "controls": records}, indent=2) + "\n")
+    results.write_text(
+        json.dumps({"date": date.today().isoformat(), "machine": platform.platform(), "controls": records}, indent=2)
+        + "\n"
+    )
     print(args.out)
 
 

@@ -85,12 +85,20 @@ def _check_head_extent(volume: Volume) -> None:
     if (extent < 60).sum() > 0:
         raise InputError(
             f"{volume.name} image {volume.source} covers only {extent.round(0).tolist()} mm: not a whole-head "
-            "volume; the skull base from the orbits to the foramen magnum must be in the field of view")
+            "volume; the skull base from the orbits to the foramen magnum must be in the field of view"
+        )
 
 
 def _world_bbox(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
-    corners = np.array([[i, j, k] for i in (0, volume.shape[0] - 1) for j in (0, volume.shape[1] - 1)
-                        for k in (0, volume.shape[2] - 1)], dtype=float)
+    corners = np.array(
+        [
+            [i, j, k]
+            for i in (0, volume.shape[0] - 1)
+            for j in (0, volume.shape[1] - 1)
+            for k in (0, volume.shape[2] - 1)
+        ],
+        dtype=float,
+    )
     world = volume.voxel_to_world(corners)
     return world.min(axis=0), world.max(axis=0)
 
@@ -104,7 +112,29 @@ def _check_overlap(pre: Volume, post: Volume) -> None:
     if fraction < 0.3:
         raise InputError(
             f"pre {pre.source} and post {post.source} do not overlap in world space ({fraction:.0%} of the smaller "
-            "field of view): are they from the same study and the same patient?")
+            "field of view): are they from the same study and the same patient?"
+        )
+
+
+#: Skull-base landmarks of the atlas reported in subject space, so a benchmark that knows the true
+#: deformation can score registration error at the places that matter.
+QC_LANDMARKS = (
+    "porus_acusticus",
+    "iac_fundus",
+    "geniculate_ganglion",
+    "stylomastoid_foramen",
+    "jugular_foramen_mid",
+    "hypoglossal_canal_entry",
+    "foramen_ovale",
+    "meckel_cave_centre",
+    "dorello_canal_entry",
+)
+
+
+def _qc_landmarks() -> dict[str, np.ndarray]:
+    from cnmri.atlas import build
+
+    return {f"atlas_{name}_{side}": build.landmark(name, side) for name in QC_LANDMARKS for side in ("left", "right")}
 
 
 def _map_atlas(reg: TemplateRegistration, atlas: Atlas) -> tuple[list[SubjectSegment], list[tuple[np.ndarray, float]]]:
@@ -112,13 +142,21 @@ def _map_atlas(reg: TemplateRegistration, atlas: Atlas) -> tuple[list[SubjectSeg
 
     all_points = [seg.points_mm for seg in atlas.segments]
     ref_points = [r.center_mm.reshape(1, 3) for r in atlas.reference_regions]
-    stacked = np.concatenate(all_points + ref_points, axis=0)
+    landmarks = _qc_landmarks()
+    stacked = np.concatenate(all_points + ref_points + [np.stack(list(landmarks.values()))], axis=0)
     mapped = map_template_points(reg, stacked)
+    n_fixed = len(stacked) - len(landmarks)
+    reg.landmarks = {
+        "skull_base_landmarks_template_mm": {k: np.round(v, 2).tolist() for k, v in landmarks.items()},
+        "skull_base_landmarks_subject_mm": {
+            k: np.round(mapped[n_fixed + i], 2).tolist() for i, k in enumerate(landmarks)
+        },
+    }
     segments: list[SubjectSegment] = []
     offset = 0
     for label, seg in enumerate(atlas.segments, start=1):
         n = len(seg.points_mm)
-        segments.append(SubjectSegment(seg.key, label, mapped[offset:offset + n], seg.radius_mm))
+        segments.append(SubjectSegment(seg.key, label, mapped[offset : offset + n], seg.radius_mm))
         offset += n
     refs = [(mapped[offset + i], r.radius_mm) for i, r in enumerate(atlas.reference_regions)]
     return segments, refs
@@ -158,9 +196,11 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     clock.lap("load")
     mode = "pre_post" if pre_raw is not None else "post_only"
     if mode == "post_only":
-        warnings.append("post-only mode: no pre-contrast image, so 'enhancement' is post-contrast signal above "
-                        "reference tissue, not post−pre; intrinsic T1 brightness (fat, blood products, "
-                        "dense protein) cannot be told from enhancement")
+        warnings.append(
+            "post-only mode: no pre-contrast image, so 'enhancement' is post-contrast signal above "
+            "reference tissue, not post−pre; intrinsic T1 brightness (fat, blood products, "
+            "dense protein) cannot be told from enhancement"
+        )
 
     with native_output_to_log():
         if pre_raw is not None:
@@ -170,8 +210,9 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             post_on_pre, coreg_quality = coregister_rigid(pre_raw, post_raw, options.threads)
             if options.bias_correct:
                 # Same session and coil: the pre image's bias field applies to the co-registered post.
-                field_ratio = np.divide(pre.data, np.maximum(pre_raw.data, 1e-3), where=pre_raw.data > 1e-3,
-                                        out=np.ones_like(pre.data))
+                field_ratio = np.divide(
+                    pre.data, np.maximum(pre_raw.data, 1e-3), where=pre_raw.data > 1e-3, out=np.ones_like(pre.data)
+                )
                 post = post_on_pre.with_data((post_on_pre.data * field_ratio).astype(np.float32))
             else:
                 post = post_on_pre
@@ -180,7 +221,8 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
                 raise RegistrationError(
                     f"post-contrast {post_raw.source} could not be aligned to pre-contrast {pre_raw.source} "
                     f"(head correlation {coreg_quality['ncc_head']:.2f}); check that both are the same patient "
-                    "and session, or run post-only by omitting --pre")
+                    "and session, or run post-only by omitting --pre"
+                )
         else:
             subject_raw = post_raw
             post = n4_correct(post_raw) if options.bias_correct else post_raw
@@ -189,13 +231,15 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             clock.lap("bias_correction")
         subject = pre if pre is not None else post
         try:
-            reg = register_to_template(subject, template, options.threads, min_ncc=options.min_ncc,
-                                       deformable=options.deformable)
+            reg = register_to_template(
+                subject, template, options.threads, min_ncc=options.min_ncc, deformable=options.deformable
+            )
         except RegistrationError as err:
             ncc = float(str(err).split("correlation ")[1].split(" ")[0]) if "correlation " in str(err) else 1.0
             if ncc < 0.25:
                 raise InputError(
-                    f"{subject_raw.source} does not look like a head T1 covering the skull base: {err}") from None
+                    f"{subject_raw.source} does not look like a head T1 covering the skull base: {err}"
+                ) from None
             raise
         clock.lap("template_registration")
         subject_segments, refs = _map_atlas(reg, atlas)
@@ -206,8 +250,10 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     for center, radius in refs:
         ref_mask |= sphere_mask(subject, center, radius)
     if not ref_mask.any():
-        raise InputError("the reference tissue (pons, cerebellar white matter) falls outside the image; "
-                         "the field of view must include the posterior fossa")
+        raise InputError(
+            "the reference tissue (pons, cerebellar white matter) falls outside the image; "
+            "the field of view must include the posterior fossa"
+        )
     post_scale = reference_scale(post, ref_mask)
     post_n = post.with_data((post.data / post_scale).astype(np.float32), name="post_n")
     pre_n = None
@@ -240,29 +286,39 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     if normative.source == "none":
         warnings.append("no normative reference available: z-scores are missing and segments are not judged")
     elif "phantom" in normative.built_from.lower():
-        warnings.append("z-scores use the shipped normative reference built from control phantoms (one real "
-                        "anatomy, simulated variation), not from patients; rebuild it from your site's "
-                        "controls with 'cnmri normative build'")
+        warnings.append(
+            "z-scores use the shipped normative reference built from control phantoms (one real "
+            "anatomy, simulated variation), not from patients; rebuild it from your site's "
+            "controls with 'cnmri normative build'"
+        )
     if max(subject.zooms_mm) > 1.2:
-        warnings.append(f"voxels of {max(subject.zooms_mm):.1f} mm: thickness of nerves under ~2 mm is "
-                        "resolution-limited")
+        warnings.append(
+            f"voxels of {max(subject.zooms_mm):.1f} mm: thickness of nerves under ~2 mm is resolution-limited"
+        )
 
     findings: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "software": _software(),
-        "inputs": {k: v for k, v in {
-            "pre": _input_record(pre_path, "pre", options.inputs_meta),
-            "post": _input_record(post_path, "post", options.inputs_meta),
-        }.items() if v is not None},
+        "inputs": {
+            k: v
+            for k, v in {
+                "pre": _input_record(pre_path, "pre", options.inputs_meta),
+                "post": _input_record(post_path, "post", options.inputs_meta),
+            }.items()
+            if v is not None
+        },
         "mode": mode,
         "template": {"name": "MNIColin27", "origin": template.meta.get("template_origin", "")},
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},
         "rules_version": RULES_VERSION,
-        "registration": {**reg.quality, "coregistration": coreg_quality,
-                         "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()}},
-        "reference_tissue": {"regions": [r.name for r in atlas.reference_regions],
-                             "voxels": int(ref_mask.sum())},
+        "registration": {
+            **reg.quality,
+            "coregistration": coreg_quality,
+            **reg.landmarks,
+            "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
+        },
+        "reference_tissue": {"regions": [r.name for r in atlas.reference_regions], "voxels": int(ref_mask.sum())},
         "segments": segments,
         "nerves": nerves,
         "pattern": pattern,
@@ -271,12 +327,20 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     }
     label_keys = {s.label: s.key for s in subject_segments}
     centerlines = {s.key: s.points_mm for s in subject_segments}
-    return Analysis(findings, post, pre, enhancement, subject.with_data(labels.astype(np.float32)), label_keys,
-                    centerlines)
+    return Analysis(
+        findings, post, pre, enhancement, subject.with_data(labels.astype(np.float32)), label_keys, centerlines
+    )
 
 
-def _assemble_segments(atlas: Atlas, measurements: dict[str, Any], normative: Normative, mode: str,
-                       subject: Volume, ref_mask: np.ndarray, by_key: dict[str, Any]) -> list[dict[str, Any]]:
+def _assemble_segments(
+    atlas: Atlas,
+    measurements: dict[str, Any],
+    normative: Normative,
+    mode: str,
+    subject: Volume,
+    ref_mask: np.ndarray,
+    by_key: dict[str, Any],
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for seg in atlas.segments:
         m = measurements[seg.key]
@@ -286,39 +350,50 @@ def _assemble_segments(atlas: Atlas, measurements: dict[str, Any], normative: No
         z = normative.z(mode, ns_key, "enhancement", m.enhancement)
         z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm)
         thick_ref = normative.reference(mode, ns_key, "thickness_mm")
-        verdict = judge_segment(seg.physiologic_enhancement, m.enhancement, z, z_thick, m.thickness_mm,
-                                float(thick_ref["mean"]) if thick_ref else None)
+        verdict = judge_segment(
+            seg.physiologic_enhancement,
+            m.enhancement,
+            z,
+            z_thick,
+            m.thickness_mm,
+            float(thick_ref["mean"]) if thick_ref else None,
+        )
         reasons = list(verdict.reasons) + list(m.notes)
-        out.append({
-            "nerve": seg.nerve,
-            "side": seg.side.value,
-            "segment": seg.segment,
-            "key": seg.key,
-            "abnormal": verdict.abnormal,
-            "physiologic_enhancement": seg.physiologic_enhancement,
-            "enhancement": _round(m.enhancement),
-            "enhancement_mean": _round(m.enhancement_mean),
-            "enhancement_ratio": _round(m.enhancement_ratio),
-            "thickness_mm": _round(m.thickness_mm, 2),
-            "asymmetry": _round(asymmetry_index(m.enhancement, other.enhancement if other else None)),
-            "z": _round(z, 2),
-            "z_thickness": _round(z_thick, 2),
-            "shared_with": list(seg.shared_with),
-            "reasons": reasons,
-            "computed_from": {
-                "enhancement": ("90th percentile of reference-normalised (post − pre) in the core of the segment ROI"
-                                if mode == "pre_post" else
-                                "90th percentile of reference-normalised post − 1 in the core of the segment ROI (post-only)"),
-                "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",
-                "sequences": ["T1_pre", "T1_post"] if mode == "pre_post" else ["T1_post"],
-                "roi_voxels": m.roi_voxels,
-                "roi_volume_mm3": round(m.roi_volume_mm3, 1),
-                "thickness_cross_sections": m.thickness_points,
-                "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
-                "z_reference": f"{ns_key} ({mode})",
-            },
-            "_evidence_z": verdict.evidence_z,
-        })
+        out.append(
+            {
+                "nerve": seg.nerve,
+                "side": seg.side.value,
+                "segment": seg.segment,
+                "key": seg.key,
+                "abnormal": verdict.abnormal,
+                "physiologic_enhancement": seg.physiologic_enhancement,
+                "enhancement": _round(m.enhancement),
+                "enhancement_mean": _round(m.enhancement_mean),
+                "enhancement_ratio": _round(m.enhancement_ratio),
+                "thickness_mm": _round(m.thickness_mm, 2),
+                "asymmetry": _round(asymmetry_index(m.enhancement, other.enhancement if other else None)),
+                "z": _round(z, 2),
+                "z_thickness": _round(z_thick, 2),
+                "shared_with": list(seg.shared_with),
+                "reasons": reasons,
+                "computed_from": {
+                    "enhancement": (
+                        "90th percentile of reference-normalised (post − pre) in the core of the segment ROI"
+                        if mode == "pre_post"
+                        else "90th percentile of reference-normalised post − 1 in the core of the segment ROI "
+                        "(post-only)"
+                    ),
+                    "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",
+                    "sequences": ["T1_pre", "T1_post"] if mode == "pre_post" else ["T1_post"],
+                    "roi_voxels": m.roi_voxels,
+                    "roi_volume_mm3": round(m.roi_volume_mm3, 1),
+                    "thickness_cross_sections": m.thickness_points,
+                    "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
+                    "z_reference": f"{ns_key} ({mode})",
+                },
+                "_evidence_z": verdict.evidence_z,
+            }
+        )
     return out
 
 
@@ -353,4 +428,5 @@ def _join_clinical(analysis: Analysis, case_path: Path) -> None:
     analysis.findings["cns_status"] = result["cns_status"]
     analysis.findings["differential"] = result["differential"]
     analysis.findings["clinical_nerve_findings_from"] = "case file" if override else "images"
+    analysis.findings["warnings"].extend(f"clinical: {w}" for w in result.get("warnings", []))
     analysis.clinical_html = render_clinical_html(result)

@@ -58,7 +58,9 @@ class Volume:
     def as_closest_canonical(self) -> Volume:
         """Reorder/flip axes (no resampling) so that the array is RAS+."""
         image = nib.as_closest_canonical(nib.Nifti1Image(self.data, self.affine))
-        return Volume(np.asarray(image.dataobj, dtype=np.float32), image.affine, self.name, self.source, dict(self.meta))
+        return Volume(
+            np.asarray(image.dataobj, dtype=np.float32), image.affine, self.name, self.source, dict(self.meta)
+        )
 
     def world_to_voxel(self, points_mm: FloatArray) -> FloatArray:
         """(N, 3) world RAS mm → (N, 3) continuous voxel indices."""

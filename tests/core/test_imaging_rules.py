@@ -48,11 +48,20 @@ def test_asymmetry_sign_and_floor() -> None:
     assert asymmetry_index(None, 1.0) is None
 
 
-def seg(nerve: str, side: str, segment: str, abnormal: bool, enhancement: float,
-        shared: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"nerve": nerve, "side": side, "segment": segment, "key": f"{nerve}-{side}-{segment}",
-            "abnormal": abnormal, "enhancement": enhancement, "shared_with": list(shared), "reasons": [],
-            "_evidence_z": 5.0 if abnormal else 0.0}
+def seg(
+    nerve: str, side: str, segment: str, abnormal: bool, enhancement: float, shared: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return {
+        "nerve": nerve,
+        "side": side,
+        "segment": segment,
+        "key": f"{nerve}-{side}-{segment}",
+        "abnormal": abnormal,
+        "enhancement": enhancement,
+        "shared_with": list(shared),
+        "reasons": [],
+        "_evidence_z": 5.0 if abnormal else 0.0,
+    }
 
 
 def test_spillover_from_a_stronger_adjacent_nerve_is_withdrawn_with_a_reason() -> None:
@@ -80,19 +89,29 @@ def test_shared_jugular_foramen_goes_to_the_nerve_abnormal_elsewhere() -> None:
     ]
     attribute_shared_segments(segments)
     assert [s["abnormal"] for s in segments] == [True, True, False, False, False]
-    alone = [seg("CN10", "left", "jugular_foramen", True, 0.9, ("CN9", "CN11")),
-             seg("CN9", "left", "jugular_foramen", True, 0.9, ("CN10", "CN11"))]
+    alone = [
+        seg("CN10", "left", "jugular_foramen", True, 0.9, ("CN9", "CN11")),
+        seg("CN9", "left", "jugular_foramen", True, 0.9, ("CN10", "CN11")),
+    ]
     attribute_shared_segments(alone)
     assert all(s["abnormal"] for s in alone)
     assert "cannot tell" in alone[0]["reasons"][0]
 
 
 def test_nerve_summary_and_pattern() -> None:
-    segments = [seg("CN7", "left", "cisternal", True, 1.0), seg("CN7", "right", "cisternal", True, 1.0),
-                seg("CN9", "left", "cisternal", False, 0.0), seg("CN9", "right", "cisternal", False, 0.0)]
+    segments = [
+        seg("CN7", "left", "cisternal", True, 1.0),
+        seg("CN7", "right", "cisternal", True, 1.0),
+        seg("CN9", "left", "cisternal", False, 0.0),
+        seg("CN9", "right", "cisternal", False, 0.0),
+    ]
     nerves = summarize_nerves(segments, ("CN7", "CN9"))
     assert [(n["nerve"], n["side"], n["abnormal"]) for n in nerves] == [
-        ("CN7", "right", True), ("CN7", "left", True), ("CN9", "right", False), ("CN9", "left", False)]
+        ("CN7", "right", True),
+        ("CN7", "left", True),
+        ("CN9", "right", False),
+        ("CN9", "left", False),
+    ]
     assert nerves[0]["score"] > 0.8 and nerves[2]["score"] < 0.1
     pattern = classify_pattern(nerves)
     assert pattern["kind"] == "multiple_nerves" and pattern["bilateral"] == ["CN7"]

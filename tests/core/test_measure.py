@@ -10,10 +10,16 @@ from cnmri.measure.roi import SubjectSegment, adjacent_segments, distance_to_pol
 from cnmri.volume import Volume
 
 
-def tube_image(diameter_mm: float, voxel_mm: float = 1.0, contrast: float = 1.0, background: float = 0.2,
-               direction: tuple[float, float, float] = (0.3, 1.0, 0.2), supersample: int = 5) -> tuple[Volume, SubjectSegment]:
+def tube_image(
+    diameter_mm: float,
+    voxel_mm: float = 1.0,
+    contrast: float = 1.0,
+    background: float = 0.2,
+    direction: tuple[float, float, float] = (0.3, 1.0, 0.2),
+    supersample: int = 5,
+) -> tuple[Volume, SubjectSegment]:
     """A straight nerve of ``diameter_mm`` through a 40 mm cube, voxel values by supersampled partial volume."""
-    n = int(round(40 / voxel_mm))
+    n = round(40 / voxel_mm)
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = -20.0
     d = np.asarray(direction, dtype=float)
@@ -25,7 +31,7 @@ def tube_image(diameter_mm: float, voxel_mm: float = 1.0, contrast: float = 1.0,
     for ox in offsets:
         for oy in offsets:
             for oz in offsets:
-                world = (grid + [ox, oy, oz]) * voxel_mm - 20.0
+                world = ([*grid, ox, oy, oz]) * voxel_mm - 20.0
                 dist, _, _ = distance_to_polyline(world, line)
                 inside += dist <= diameter_mm / 2
     inside /= supersample**3
@@ -50,7 +56,7 @@ def test_thickness_is_not_reported_where_nothing_stands_out() -> None:
 
 
 def test_a_structure_larger_than_the_search_plane_is_not_called_a_nerve() -> None:
-    image, segment = tube_image(14.0)
+    image, _segment = tube_image(14.0)
     center = np.zeros(3)
     assert cross_section_diameter(image, center, np.array([0.3, 1.0, 0.2]), 2.0) is None
 
@@ -74,8 +80,10 @@ def test_enhancement_is_post_minus_pre_percentile_in_the_core() -> None:
 
 
 def test_overlapping_tubes_are_partitioned_to_the_relatively_closer_centreline() -> None:
-    grid = Volume(np.zeros((40, 40, 40), dtype=np.float32), np.diag([1.0, 1, 1, 1]) + np.array(
-        [[0, 0, 0, -20], [0, 0, 0, -20], [0, 0, 0, -20], [0, 0, 0, 0]]))
+    grid = Volume(
+        np.zeros((40, 40, 40), dtype=np.float32),
+        np.diag([1.0, 1, 1, 1]) + np.array([[0, 0, 0, -20], [0, 0, 0, -20], [0, 0, 0, -20], [0, 0, 0, 0]]),
+    )
     a = SubjectSegment("CN7-left-canalicular", 1, np.array([[-1.5, -10, 0], [-1.5, 10, 0]]), np.array([2.0, 2.0]))
     b = SubjectSegment("CN8-left-canalicular", 2, np.array([[1.5, -10, 0], [1.5, 10, 0]]), np.array([2.0, 2.0]))
     labels, _ = rasterize_with_distance(grid, [a, b])

@@ -14,8 +14,9 @@ def test_configured_path_wins(tmp_path: Path, colin27_path: Path, monkeypatch: p
     assert found.origin == "configured" and found.path == colin27_path
 
 
-def test_templateflow_cache_is_used_before_debian(tmp_path: Path, colin27_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_templateflow_cache_is_used_before_debian(
+    tmp_path: Path, colin27_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "tf" / "tpl-MNIColin27"
     folder.mkdir(parents=True)
     cached = folder / "tpl-MNIColin27_res-1_T1w.nii.gz"
@@ -49,5 +50,5 @@ def test_error_names_all_three_places(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_missing_configured_template_is_named(tmp_path: Path) -> None:
-    with pytest.raises(TemplateNotFoundError, match="nothere.nii.gz"):
+    with pytest.raises(TemplateNotFoundError, match=r"nothere\.nii\.gz"):
         lookup.find_template(tmp_path / "nothere.nii.gz")

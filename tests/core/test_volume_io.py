@@ -5,10 +5,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from tests.conftest import save
 
 from cnmri.errors import InputError
 from cnmri.io.nifti import load_volume
-from tests.conftest import save
 
 
 def test_any_orientation_is_reordered_to_ras_keeping_world_positions(tmp_path: Path) -> None:
@@ -34,8 +34,9 @@ def test_any_orientation_is_reordered_to_ras_keeping_world_positions(tmp_path: P
         ((30, 30, 3), 1.0, "thin slab"),
     ],
 )
-def test_unusable_shapes_and_values_are_refused(tmp_path: Path, shape: tuple[int, ...], fill: float,
-                                                message: str) -> None:
+def test_unusable_shapes_and_values_are_refused(
+    tmp_path: Path, shape: tuple[int, ...], fill: float, message: str
+) -> None:
     data = np.full(shape, fill, dtype=np.float32)
     if fill == 1.0 and len(shape) >= 3:
         data[..., 0] = 0
@@ -57,7 +58,7 @@ def test_nan_voxels_are_refused_with_their_count(tmp_path: Path) -> None:
 def test_not_nifti_and_missing_files_are_named(tmp_path: Path) -> None:
     junk = tmp_path / "scan.nii.gz"
     junk.write_bytes(b"this is not an image")
-    with pytest.raises(InputError, match="scan.nii.gz is not a readable NIfTI"):
+    with pytest.raises(InputError, match=r"scan\.nii\.gz is not a readable NIfTI"):
         load_volume(junk, "post")
     with pytest.raises(InputError, match="does not exist"):
         load_volume(tmp_path / "nope.nii.gz", "pre")
@@ -68,7 +69,7 @@ def test_truncated_gzip_is_refused(tmp_path: Path) -> None:
     path = save(tmp_path, "full.nii.gz", data, np.eye(4))
     cut = tmp_path / "cut.nii.gz"
     cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    with pytest.raises(InputError, match="cut.nii.gz"):
+    with pytest.raises(InputError, match=r"cut\.nii\.gz"):
         load_volume(cut, "pre")
 
 

@@ -57,26 +57,40 @@ def asymmetry_index(this: float | None, other: float | None) -> float | None:
     return float((this - other) / denom)
 
 
-def judge_segment(physiologic: bool, enhancement: float | None, z: float | None,
-                  z_thickness: float | None, thickness_mm: float | None,
-                  thickness_ref_mm: float | None) -> SegmentVerdict:
+def judge_segment(
+    physiologic: bool,
+    enhancement: float | None,
+    z: float | None,
+    z_thickness: float | None,
+    thickness_mm: float | None,
+    thickness_ref_mm: float | None,
+) -> SegmentVerdict:
     reasons: list[str] = []
     zt = z_thickness if z_thickness is not None else 0.0
     ze = z if z is not None else 0.0
     if z is None:
         reasons.append("no normative reference for this segment: enhancement not judged by z")
-    thick = (z_thickness is not None and thickness_mm is not None and thickness_ref_mm is not None
-             and z_thickness >= THICKNESS_Z and thickness_mm - thickness_ref_mm >= MIN_THICKENING_MM)
+    thick = (
+        z_thickness is not None
+        and thickness_mm is not None
+        and thickness_ref_mm is not None
+        and z_thickness >= THICKNESS_Z
+        and thickness_mm - thickness_ref_mm >= MIN_THICKENING_MM
+    )
     if physiologic:
         intense = ze >= PHYSIOLOGIC_INTENSE_Z
         with_thickening = ze >= PHYSIOLOGIC_Z and zt >= PHYSIOLOGIC_THICKNESS_Z
         abnormal = intense or with_thickening
         if intense:
-            reasons.append(f"intense enhancement beyond normal for a normally enhancing segment (z {ze:.1f} ≥ "
-                           f"{PHYSIOLOGIC_INTENSE_Z:g})")
+            reasons.append(
+                f"intense enhancement beyond normal for a normally enhancing segment (z {ze:.1f} ≥ "
+                f"{PHYSIOLOGIC_INTENSE_Z:g})"
+            )
         elif with_thickening:
-            reasons.append(f"enhancement z {ze:.1f} ≥ {PHYSIOLOGIC_Z:g} with thickening z {zt:.1f} ≥ "
-                           f"{PHYSIOLOGIC_THICKNESS_Z:g} in a normally enhancing segment")
+            reasons.append(
+                f"enhancement z {ze:.1f} ≥ {PHYSIOLOGIC_Z:g} with thickening z {zt:.1f} ≥ "
+                f"{PHYSIOLOGIC_THICKNESS_Z:g} in a normally enhancing segment"
+            )
         elif ze >= 2.0:
             reasons.append(f"enhancement z {ze:.1f} within what this normally enhancing segment may show")
         evidence = max(ze - (PHYSIOLOGIC_Z - NON_PHYSIOLOGIC_Z), 0.0)
@@ -84,11 +98,12 @@ def judge_segment(physiologic: bool, enhancement: float | None, z: float | None,
         enh = enhancement is not None and ze >= NON_PHYSIOLOGIC_Z and enhancement >= MIN_ENHANCEMENT_UNITS
         abnormal = enh or thick
         if enh:
-            reasons.append(f"enhancement where none is normal (z {ze:.1f} ≥ {NON_PHYSIOLOGIC_Z:g}, "
-                           f"{enhancement:.2f} ≥ {MIN_ENHANCEMENT_UNITS:g} reference units)")
+            reasons.append(
+                f"enhancement where none is normal (z {ze:.1f} ≥ {NON_PHYSIOLOGIC_Z:g}, "
+                f"{enhancement:.2f} ≥ {MIN_ENHANCEMENT_UNITS:g} reference units)"
+            )
         if thick:
-            reasons.append(f"thickened: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm "
-                           f"(z {zt:.1f})")
+            reasons.append(f"thickened: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm (z {zt:.1f})")
         evidence = max(ze, zt if thick else 0.0)
     return SegmentVerdict(bool(abnormal), tuple(reasons), float(evidence))
 
@@ -107,15 +122,17 @@ def summarize_nerves(segments: list[dict[str, Any]], nerves: tuple[str, ...]) ->
             abnormal_segments = [s["segment"] for s in own if s["abnormal"]]
             evidence = max((float(s.get("_evidence_z", 0.0)) for s in own), default=0.0)
             measured = [s for s in own if s.get("enhancement") is not None]
-            out.append({
-                "nerve": nerve,
-                "side": side,
-                "abnormal": bool(abnormal_segments),
-                "score": round(nerve_score(evidence), 3),
-                "abnormal_segments": abnormal_segments,
-                "segments_measured": len(measured),
-                "segments_total": len(own),
-            })
+            out.append(
+                {
+                    "nerve": nerve,
+                    "side": side,
+                    "abnormal": bool(abnormal_segments),
+                    "score": round(nerve_score(evidence), 3),
+                    "abnormal_segments": abnormal_segments,
+                    "segments_measured": len(measured),
+                    "segments_total": len(own),
+                }
+            )
     return out
 
 
@@ -164,7 +181,8 @@ def attribute_adjacent_findings(segments: list[dict[str, Any]], adjacent: dict[s
         seg["reasons"].append(
             f"enhancement ({seg['enhancement']:.2f}) is less than {SPILLOVER_RATIO:.0%} of the adjacent "
             f"{other['nerve']} {other['segment']} ({other['enhancement']:.2f}): attributed to {other['nerve']} "
-            "(the nerves cannot be separated at this resolution; review the images)")
+            "(the nerves cannot be separated at this resolution; review the images)"
+        )
         seg["attributed_to"] = other["key"]
 
 
@@ -178,15 +196,23 @@ def attribute_shared_segments(segments: list[dict[str, Any]]) -> None:
         if not seg["abnormal"] or not seg.get("shared_with"):
             continue
         group = [seg["nerve"], *seg["shared_with"]]
-        elsewhere = sorted({s["nerve"] for s in segments
-                            if s["nerve"] in group and s["side"] == seg["side"] and s["abnormal"]
-                            and not s.get("shared_with")})
+        elsewhere = sorted(
+            {
+                s["nerve"]
+                for s in segments
+                if s["nerve"] in group and s["side"] == seg["side"] and s["abnormal"] and not s.get("shared_with")
+            }
+        )
         if not elsewhere:
-            seg["reasons"].append(f"shared with {', '.join(seg['shared_with'])} at the jugular foramen; "
-                                  "imaging cannot tell which of these nerves is involved")
+            seg["reasons"].append(
+                f"shared with {', '.join(seg['shared_with'])} at the jugular foramen; "
+                "imaging cannot tell which of these nerves is involved"
+            )
         elif seg["nerve"] not in elsewhere:
             seg["abnormal"] = False
             seg["_evidence_z"] = min(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
-            seg["reasons"].append(f"jugular foramen finding attributed to {', '.join(elsewhere)}, abnormal along "
-                                  "its own course; the segment is shared")
+            seg["reasons"].append(
+                f"jugular foramen finding attributed to {', '.join(elsewhere)}, abnormal along "
+                "its own course; the segment is shared"
+            )
             seg["attributed_to"] = f"{elsewhere[0]}-{seg['side']}-{seg['segment']}"

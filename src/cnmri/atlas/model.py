@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ NERVES: tuple[str, ...] = tuple(f"CN{n}" for n in range(2, 13))
 ATLAS_FILE = "nerve_atlas_v1.json"
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     LEFT = "left"
     RIGHT = "right"
 

@@ -69,13 +69,23 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="cnmri-dicom-") as work:
             from cnmri.io.dicom import prepare_study
 
-            prepared = prepare_study(args.study_dir, Path(work), pre_series=args.pre_series,
-                                     post_series=args.post_series, identify=args.identify)
+            prepared = prepare_study(
+                args.study_dir,
+                Path(work),
+                pre_series=args.pre_series,
+                post_series=args.post_series,
+                identify=args.identify,
+            )
             options.inputs_meta = dict(prepared.inputs)
             options.extra_warnings.extend(prepared.warnings)
             for role, info in prepared.inputs.items():
-                _log.info("using %s series %s (%s): %s", role, info.get("series_number"),
-                          info.get("series_description"), info.get("why", info.get("reason", "")))
+                _log.info(
+                    "using %s series %s (%s): %s",
+                    role,
+                    info.get("series_number"),
+                    info.get("series_description"),
+                    info.get("why", info.get("reason", "")),
+                )
             findings = analyze_study(prepared.pre, prepared.post, args.out, options)
     else:
         if args.post is None:

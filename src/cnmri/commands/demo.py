@@ -44,13 +44,12 @@ def run(args: argparse.Namespace) -> int:
     with atomic_output_dir(out) as tmp:
         inputs = tmp / "inputs"
         write_case(case, inputs)
-        analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz",
-                                AnalyzeOptions(template=args.template))
-        analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides",
-                                     "seed": args.seed}
+        analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template=args.template))
+        analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
         write_outputs(analysis, tmp)
     pattern = analysis.findings["pattern"]
-    print(f"demo: pattern {pattern['kind']}; abnormal nerves: {', '.join(pattern['nerves']) or 'none'}",
-          file=sys.stderr)
+    print(
+        f"demo: pattern {pattern['kind']}; abnormal nerves: {', '.join(pattern['nerves']) or 'none'}", file=sys.stderr
+    )
     print((out / "report.html").resolve())
     return 0

@@ -42,7 +42,9 @@ def load_volume(path: Path | str, role: str = "image") -> Volume:
     try:
         data = np.asarray(image.dataobj, dtype=np.float32)
     except (OSError, EOFError, zlib.error, ValueError) as err:
-        raise InputError(f"{role} image {path}: the voxel data cannot be read ({err}); the file is truncated?") from None
+        raise InputError(
+            f"{role} image {path}: the voxel data cannot be read ({err}); the file is truncated?"
+        ) from None
     finite = np.isfinite(data)
     if not finite.all():
         bad = int((~finite).sum())

@@ -60,7 +60,7 @@ def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
 
 
 def _orthonormal_basis(tangent: FloatArray) -> tuple[FloatArray, FloatArray]:
-    t = tangent / max(np.linalg.norm(tangent), 1e-9)
+    t = tangent / max(float(np.linalg.norm(tangent)), 1e-9)
     helper = np.array([1.0, 0.0, 0.0]) if abs(t[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     u = np.cross(t, helper)
     u /= np.linalg.norm(u)
@@ -68,7 +68,9 @@ def _orthonormal_basis(tangent: FloatArray) -> tuple[FloatArray, FloatArray]:
     return u, v
 
 
-def cross_section_diameter(image: Volume, center: FloatArray, tangent: FloatArray, search_radius_mm: float) -> float | None:
+def cross_section_diameter(
+    image: Volume, center: FloatArray, tangent: FloatArray, search_radius_mm: float
+) -> float | None:
     """Equivalent diameter (mm) of the bright structure at ``center`` in the plane normal to ``tangent``.
 
     Half-maximum between the peak found within ``search_radius_mm`` and the surrounding level (median of
@@ -141,8 +143,18 @@ def measure_segment(
     voxel_mm3 = float(abs(np.linalg.det(post_n.affine[:3, :3])))
     notes: list[str] = []
     if voxels < 3:
-        return SegmentMeasurement(segment.key, None, None, None, None, None, 0, voxels, voxels * voxel_mm3,
-                                  ("segment ROI falls outside the image or is too small to measure",))
+        return SegmentMeasurement(
+            segment.key,
+            None,
+            None,
+            None,
+            None,
+            None,
+            0,
+            voxels,
+            voxels * voxel_mm3,
+            ("segment ROI falls outside the image or is too small to measure",),
+        )
     post_values = post_n.data[mask].astype(np.float64)
     if pre_n is not None:
         pre_values = pre_n.data[mask].astype(np.float64)

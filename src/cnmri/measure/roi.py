@@ -48,7 +48,9 @@ def rasterize_segments(grid: Volume, segments: list[SubjectSegment]) -> NDArray[
     return rasterize_with_distance(grid, segments)[0]
 
 
-def rasterize_with_distance(grid: Volume, segments: list[SubjectSegment]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+def rasterize_with_distance(
+    grid: Volume, segments: list[SubjectSegment]
+) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
     """Label map and, per voxel, distance to its segment's centreline relative to the local radius."""
     labels = np.zeros(grid.shape, dtype=np.int16)
     best = np.full(grid.shape, np.inf, dtype=np.float32)
@@ -58,8 +60,9 @@ def rasterize_with_distance(grid: Volume, segments: list[SubjectSegment]) -> tup
         rmax = float(seg.radius_mm.max())
         lo_mm = seg.points_mm.min(axis=0) - rmax - 1
         hi_mm = seg.points_mm.max(axis=0) + rmax + 1
-        corners = np.array([[x, y, z] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1])
-                            for z in (lo_mm[2], hi_mm[2])])
+        corners = np.array(
+            [[x, y, z] for x in (lo_mm[0], hi_mm[0]) for y in (lo_mm[1], hi_mm[1]) for z in (lo_mm[2], hi_mm[2])]
+        )
         ijk = corners @ inv[:3, :3].T + inv[:3, 3]
         lo = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, shape)
         hi = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 0, shape)
@@ -105,7 +108,7 @@ def adjacent_segments(segments: list[SubjectSegment]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {s.key: [] for s in segments}
     for i, a in enumerate(segments):
         nerve_a, side_a, _ = a.key.split("-", 2)
-        for b in segments[i + 1:]:
+        for b in segments[i + 1 :]:
             nerve_b, side_b, _ = b.key.split("-", 2)
             if nerve_a == nerve_b or side_a != side_b:
                 continue

@@ -51,6 +51,8 @@ class TemplateRegistration:
     affine_ras: FloatArray
     quality: dict[str, float | str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: named landmarks mapped into the subject, for registration QC (filled by the caller)
+    landmarks: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 def _greedy() -> Any:
@@ -61,12 +63,18 @@ def _greedy() -> Any:
 
 def crop_to_box(volume: Volume, box_mm: tuple[tuple[float, float, float], tuple[float, float, float]]) -> Volume:
     """Crop (no resampling) to the voxel range covering the world box."""
-    corners = np.array([[x, y, z] for x in (box_mm[0][0], box_mm[1][0])
-                        for y in (box_mm[0][1], box_mm[1][1]) for z in (box_mm[0][2], box_mm[1][2])])
+    corners = np.array(
+        [
+            [x, y, z]
+            for x in (box_mm[0][0], box_mm[1][0])
+            for y in (box_mm[0][1], box_mm[1][1])
+            for z in (box_mm[0][2], box_mm[1][2])
+        ]
+    )
     ijk = volume.world_to_voxel(corners)
     lo = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, np.array(volume.shape) - 1)
     hi = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, 1, np.array(volume.shape))
-    data = volume.data[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    data = volume.data[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
     affine = volume.affine.copy()
     affine[:3, 3] = volume.voxel_to_world(lo.astype(float))[0]
     return Volume(np.ascontiguousarray(data), affine, volume.name, f"crop({volume.source})", dict(volume.meta))
@@ -100,20 +108,31 @@ def coregister_rigid(fixed: Volume, moving: Volume, threads: int = 2) -> tuple[V
     g = _greedy()
     fixed_img = _scaled_for_registration(fixed)
     moving_img = _scaled_for_registration(moving)
-    g.execute(f"-threads {threads} -i fix mov -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
-              fix=fixed_img, mov=moving_img, rigid=None)
+    g.execute(
+        f"-threads {threads} -i fix mov -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
+        fix=fixed_img,
+        mov=moving_img,
+        rigid=None,
+    )
     g.execute("-rf fix -rm movraw resliced -r rigid", movraw=to_sitk(moving), resliced=None)
     resliced = from_sitk(g["resliced"], moving.name, f"rigid({moving.source}→{fixed.source})")
     resliced = Volume(resliced.data, fixed.affine, moving.name, resliced.source, dict(moving.meta))
     overlap = (fixed.data > np.percentile(fixed.data, 60)) & (resliced.data > 0)
-    quality = {"ncc_head": normalized_cross_correlation(fixed.data, resliced.data, overlap),
-               "overlap_fraction": float(overlap.mean())}
+    quality = {
+        "ncc_head": normalized_cross_correlation(fixed.data, resliced.data, overlap),
+        "overlap_fraction": float(overlap.mean()),
+    }
     return resliced, quality
 
 
-def register_to_template(subject: Volume, template: Volume, threads: int = 2,
-                         box_mm: tuple[tuple[float, float, float], tuple[float, float, float]] = SKULL_BASE_BOX_MM,
-                         min_ncc: float = MIN_SKULL_BASE_NCC, deformable: bool = True) -> TemplateRegistration:
+def register_to_template(
+    subject: Volume,
+    template: Volume,
+    threads: int = 2,
+    box_mm: tuple[tuple[float, float, float], tuple[float, float, float]] = SKULL_BASE_BOX_MM,
+    min_ncc: float = MIN_SKULL_BASE_NCC,
+    deformable: bool = True,
+) -> TemplateRegistration:
     """Rigid → affine on the whole head, then NCC deformable on the skull-base box (template fixed)."""
     import time
 
@@ -122,8 +141,12 @@ def register_to_template(subject: Volume, template: Volume, threads: int = 2,
     tpl = _scaled_for_registration(template)
     subj = _scaled_for_registration(subject)
     t0 = time.perf_counter()
-    g.execute(f"-threads {threads} -i tpl subj -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
-              tpl=tpl, subj=subj, rigid=None)
+    g.execute(
+        f"-threads {threads} -i tpl subj -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
+        tpl=tpl,
+        subj=subj,
+        rigid=None,
+    )
     timings["rigid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     g.execute(f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m NMI -n 100x50x10 -o affine", affine=None)
@@ -134,8 +157,11 @@ def register_to_template(subject: Volume, template: Volume, threads: int = 2,
     crop_img = _scaled_for_registration(crop)
     t0 = time.perf_counter()
     if deformable:
-        g.execute(f"-threads {threads} -i crop subj -it affine -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
-                  crop=crop_img, warp=None)
+        g.execute(
+            f"-threads {threads} -i crop subj -it affine -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
+            crop=crop_img,
+            warp=None,
+        )
         transforms = "warp affine"
     else:
         transforms = "affine"
@@ -153,7 +179,8 @@ def register_to_template(subject: Volume, template: Volume, threads: int = 2,
         "affine_scale": round(scale, 4),
         "min_skull_base_ncc": min_ncc,
         "method": "greedy rigid(NMI)+affine(NMI) whole head; deformable NCC 2x2x2 on skull-base box"
-        if deformable else "greedy rigid(NMI)+affine(NMI) whole head",
+        if deformable
+        else "greedy rigid(NMI)+affine(NMI) whole head",
     }
     reg = TemplateRegistration(g, crop, subject, affine, quality, timings)
     _log.info("registration: skull-base NCC %.3f (affine only %.3f), scale %.2f", ncc, ncc_affine, scale)
@@ -161,12 +188,14 @@ def register_to_template(subject: Volume, template: Volume, threads: int = 2,
         quality["status"] = "failed"
         raise RegistrationError(
             f"registration to the template failed: implausible head scale {scale:.2f} (expected 0.6–1.6). "
-            "Is the image a whole head T1? Check orientation and field of view.")
+            "Is the image a whole head T1? Check orientation and field of view."
+        )
     if ncc < min_ncc:
         quality["status"] = "failed"
         raise RegistrationError(
             f"registration to the template failed: skull-base correlation {ncc:.2f} is below {min_ncc:.2f}. "
-            "The image may not be a head T1, may not cover the skull base, or may be badly oriented.")
+            "The image may not be a head T1, may not cover the skull base, or may be badly oriented."
+        )
     quality["status"] = "ok"
     return reg
 

@@ -22,8 +22,20 @@ if TYPE_CHECKING:
     from cnmri.pipeline import Analysis
 
 SEGMENT_COLUMNS = (
-    "nerve", "side", "segment", "abnormal", "physiologic_enhancement", "enhancement", "enhancement_mean",
-    "enhancement_ratio", "thickness_mm", "asymmetry", "z", "z_thickness", "roi_voxels", "reasons",
+    "nerve",
+    "side",
+    "segment",
+    "abnormal",
+    "physiologic_enhancement",
+    "enhancement",
+    "enhancement_mean",
+    "enhancement_ratio",
+    "thickness_mm",
+    "asymmetry",
+    "z",
+    "z_thickness",
+    "roi_voxels",
+    "reasons",
 )
 
 
