@@ -31,7 +31,7 @@ def tube_image(
     for ox in offsets:
         for oy in offsets:
             for oz in offsets:
-                world = ([*grid, ox, oy, oz]) * voxel_mm - 20.0
+                world = (grid + np.array([ox, oy, oz])) * voxel_mm - 20.0
                 dist, _, _ = distance_to_polyline(world, line)
                 inside += dist <= diameter_mm / 2
     inside /= supersample**3
