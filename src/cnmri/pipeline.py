@@ -51,6 +51,7 @@ class AnalyzeOptions:
     report: bool = True
     clinical: Path | None = None
     inputs_meta: dict[str, Any] | None = None
+    study_meta: dict[str, Any] | None = None
     extra_warnings: list[str] = field(default_factory=list)
 
 
@@ -308,6 +309,7 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             if v is not None
         },
         "mode": mode,
+        **({"study": options.study_meta} if options.study_meta else {}),
         "template": {"name": "MNIColin27", "origin": template.meta.get("template_origin", "")},
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},

@@ -7,6 +7,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cnmri.errors import InputError
 
@@ -31,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
     p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
     p.add_argument("--identify", action="store_true", help="DICOM: keep patient name/ID in the outputs")
+    p.add_argument(
+        "--deidentify",
+        action="store_true",
+        help="DICOM: outputs meant to leave the machine: also replace UIDs and drop dates (PS3.15 basic profile)",
+    )
     p.add_argument("--template", type=Path, help="MNIColin27 T1 to use (else TemplateFlow cache, else Debian)")
     p.add_argument("--allow-download", action="store_true", help="allow TemplateFlow to download the template")
     p.add_argument("--atlas", type=Path, help="nerve atlas JSON to use instead of the shipped one")
@@ -66,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if args.study_dir is not None:
         if args.pre or args.post:
             raise InputError("give either STUDY_DIR (DICOM) or --pre/--post (NIfTI), not both")
+        if args.identify and args.deidentify:
+            raise InputError("--identify and --deidentify contradict each other; choose one")
         with tempfile.TemporaryDirectory(prefix="cnmri-dicom-") as work:
             from cnmri.io.dicom import prepare_study
 
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
                 post_series=args.post_series,
                 identify=args.identify,
             )
-            options.inputs_meta = dict(prepared.inputs)
+            options.inputs_meta = dicom_input_records(prepared.inputs, args.deidentify)
+            options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)
             options.extra_warnings.extend(prepared.warnings)
             for role, info in prepared.inputs.items():
                 _log.info(
@@ -95,7 +104,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(findings: dict, out: Path) -> None:
+def _hashed_uid(uid: str) -> str:
+    """A stable replacement UID (2.25 + decimal of a hash): PS3.15 'U' action without a lookup table."""
+    import hashlib
+
+    return "2.25." + str(int(hashlib.sha256(f"cnmri:{uid}".encode()).hexdigest()[:30], 16))
+
+
+def dicom_input_records(inputs: dict[str, dict[str, Any]], deidentify: bool) -> dict[str, dict[str, Any]]:
+    """Per-role input records for findings.json: file names only, UIDs replaced when de-identifying."""
+    out: dict[str, dict[str, Any]] = {}
+    for role, record in inputs.items():
+        clean = dict(record)
+        clean["file"] = Path(str(record.get("file", f"{role}.nii.gz"))).name
+        if deidentify and clean.get("series_instance_uid"):
+            clean["series_instance_uid"] = _hashed_uid(str(clean["series_instance_uid"]))
+        out[role] = clean
+    return out
+
+
+def dicom_study_record(metadata: dict[str, Any], identify: bool, deidentify: bool) -> dict[str, Any]:
+    """Study metadata for the report; patient identifiers only with --identify, no dates with --deidentify."""
+    from cnmri.io.dicom.deid import deidentification_record, deidentify_metadata
+
+    record = deidentify_metadata(metadata, identify)
+    if deidentify:
+        record = _drop_keys(record, ("date", "time", "uid"))
+    record["deidentification"] = deidentification_record(identify)
+    if deidentify:
+        record["deidentification"]["also"] = "UIDs replaced by hashed 2.25 UIDs; dates and times removed"
+    return record
+
+
+def _drop_keys(value: dict[str, Any], fragments: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if any(f in key.lower() for f in fragments):
+            continue
+        out[key] = _drop_keys(item, fragments) if isinstance(item, dict) else item
+    return out
+
+
+def _print_summary(findings: dict[str, Any], out: Path) -> None:
     pattern = findings["pattern"]
     abnormal = ", ".join(pattern["nerves"]) or "none"
     print(f"pattern: {pattern['kind']}; abnormal nerves: {abnormal}", file=sys.stderr)

@@ -51,6 +51,8 @@ class TemplateRegistration:
     affine_ras: FloatArray
     quality: dict[str, float | str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: greedy transform chain from template to subject, e.g. "warp affine"
+    transforms: str = "warp affine"
     #: named landmarks mapped into the subject, for registration QC (filled by the caller)
     landmarks: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
@@ -142,7 +144,7 @@ def register_to_template(
     subj = _scaled_for_registration(subject)
     t0 = time.perf_counter()
     g.execute(
-        f"-threads {threads} -i tpl subj -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
+        f"-threads {threads} -i tpl subj -a -dof 6 -ia-image-centers -m NMI -n 100x50x10 -o rigid",
         tpl=tpl,
         subj=subj,
         rigid=None,
@@ -153,25 +155,34 @@ def register_to_template(
     timings["affine"] = time.perf_counter() - t0
     affine = np.asarray(g["affine"], dtype=np.float64)
     scale = float(abs(np.linalg.det(affine[:3, :3])) ** (1 / 3))
+    initial = "affine"
+    notes: list[str] = []
+    if not 0.6 <= scale <= 1.6:
+        # A 12-parameter fit can run away on a partial field of view; the rigid fit is more constrained.
+        notes.append(f"affine stage rejected (scale {scale:.2f}); rigid result used before the deformable stage")
+        _log.warning("registration: %s", notes[-1])
+        initial = "rigid"
+        affine = np.asarray(g["rigid"], dtype=np.float64)
+        scale = 1.0
     crop = crop_to_box(template, box_mm)
     crop_img = _scaled_for_registration(crop)
     t0 = time.perf_counter()
     if deformable:
         g.execute(
-            f"-threads {threads} -i crop subj -it affine -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
+            f"-threads {threads} -i crop subj -it {initial} -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
             crop=crop_img,
             warp=None,
         )
-        transforms = "warp affine"
+        transforms = f"warp {initial}"
     else:
-        transforms = "affine"
+        transforms = initial
     timings["deformable"] = time.perf_counter() - t0
     g.execute(f"-rf crop -rm subj resliced -r {transforms}", resliced=None)
     resliced = from_sitk(g["resliced"]).data
     template_scaled = sitk.GetArrayFromImage(crop_img).transpose(2, 1, 0)
     tissue = ndimage.binary_erosion(template_scaled > 0.05, iterations=2)
     ncc = normalized_cross_correlation(template_scaled, resliced, tissue)
-    g.execute("-rf crop -rm subj resliced_affine -r affine", resliced_affine=None)
+    g.execute(f"-rf crop -rm subj resliced_affine -r {initial}", resliced_affine=None)
     ncc_affine = normalized_cross_correlation(template_scaled, from_sitk(g["resliced_affine"]).data, tissue)
     quality: dict[str, float | str] = {
         "skull_base_ncc": round(ncc, 4),
@@ -182,7 +193,9 @@ def register_to_template(
         if deformable
         else "greedy rigid(NMI)+affine(NMI) whole head",
     }
-    reg = TemplateRegistration(g, crop, subject, affine, quality, timings)
+    if notes:
+        quality["notes"] = "; ".join(notes)
+    reg = TemplateRegistration(g, crop, subject, affine, quality, timings, transforms=transforms)
     _log.info("registration: skull-base NCC %.3f (affine only %.3f), scale %.2f", ncc, ncc_affine, scale)
     if not 0.6 <= scale <= 1.6:
         quality["status"] = "failed"
@@ -206,7 +219,7 @@ def map_template_points(reg: TemplateRegistration, points_mm: FloatArray) -> Flo
     ii, jj, kk = np.meshgrid(*(np.arange(n, dtype=np.float32) for n in subject.shape), indexing="ij")
     a = subject.affine
     g = reg.greedy
-    transforms = "warp affine" if "deformable" in str(reg.quality.get("method", "")) else "affine"
+    transforms = reg.transforms
     mapped = []
     for axis in range(3):
         coord = (a[axis, 0] * ii + a[axis, 1] * jj + a[axis, 2] * kk + a[axis, 3]).astype(np.float32)

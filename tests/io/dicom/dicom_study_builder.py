@@ -293,10 +293,7 @@ class StudyWriter:
     def _path(self) -> Path:
         name = "".join(self.rng.choice("0123456789ABCDEF") for _ in range(12))
         name += self.rng.choice(["", ".dcm", ".IMA", ""])
-        if self.nested:
-            folder = self.root / self.rng.choice(["DICOM", "dicom/S1", "export/a/b", "IMG"])
-        else:
-            folder = self.root
+        folder = self.root / self.rng.choice(["DICOM", "dicom/S1", "export/a/b", "IMG"]) if self.nested else self.root
         folder.mkdir(parents=True, exist_ok=True)
         return folder / name
 
