@@ -32,8 +32,9 @@ def cases() -> dict[str, PhantomSpec]:
         "demo_1mm_colin27": demo_spec(),
         "lesion_realistic_1mm": PhantomSpec(
             lesions=(LesionSpec("CN7", "left", contrast=0.6, thickness_mm=2.5),),
-            realism=Realism(pose=True, deformation=True, bias_field=True, snr=30.0, motion=True,
-                            voxel_size_mm=(1.0, 1.0, 1.0)),
+            realism=Realism(
+                pose=True, deformation=True, bias_field=True, snr=30.0, motion=True, voxel_size_mm=(1.0, 1.0, 1.0)
+            ),
         ),
     }
 
@@ -45,9 +46,22 @@ def run_one(name: str, spec: PhantomSpec, seed: int, work: Path) -> dict[str, ob
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "cnmri.cli", "-q", "analyze", "--pre", str(case_dir / "pre.nii.gz"),
-         "--post", str(case_dir / "post.nii.gz"), "-o", str(out)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "cnmri.cli",
+            "-q",
+            "analyze",
+            "--pre",
+            str(case_dir / "pre.nii.gz"),
+            "--post",
+            str(case_dir / "post.nii.gz"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     wall = time.perf_counter() - t0
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -86,16 +100,23 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline_speed.json").write_text(json.dumps(payload, indent=2) + "\n")
-    lines = ["# Pipeline speed and memory", "", f"{payload['date']}, {payload['machine']['platform']}, "
-             f"{payload['machine']['cpus']} CPUs. Targets: ≤60 s wall, ≤4 GB peak RSS.", "",
-             "| case | wall s | peak RSS MB | load | N4 | co-reg | template reg | atlas | measure |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Pipeline speed and memory",
+        "",
+        f"{payload['date']}, {payload['machine']['platform']}, "
+        f"{payload['machine']['cpus']} CPUs. Targets: ≤60 s wall, ≤4 GB peak RSS.",
+        "",
+        "| case | wall s | peak RSS MB | load | N4 | co-reg | template reg | atlas | measure |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         st = row["stages_s"]
         assert isinstance(st, dict)
-        lines.append(f"| {row['case']} | {row['wall_s']} | {row['peak_rss_mb']:.0f} | {st.get('load')} | "
-                     f"{st.get('bias_correction')} | {st.get('coregistration', '')} | "
-                     f"{st.get('template_registration')} | {st.get('atlas_warp')} | {st.get('measurement')} |")
+        lines.append(
+            f"| {row['case']} | {row['wall_s']} | {row['peak_rss_mb']:.0f} | {st.get('load')} | "
+            f"{st.get('bias_correction')} | {st.get('coregistration', '')} | "
+            f"{st.get('template_registration')} | {st.get('atlas_warp')} | {st.get('measurement')} |"
+        )
     (RESULTS / "pipeline_speed.md").write_text("\n".join(lines) + "\n")
     print(RESULTS / "pipeline_speed.json")
 

@@ -9,9 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 from scipy import ndimage
+from tests.conftest import save
 
 from cnmri.cli import COMMANDS, build_parser, main
-from tests.conftest import save
 
 
 @pytest.fixture(scope="module")

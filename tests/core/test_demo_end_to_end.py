@@ -89,8 +89,9 @@ def test_no_partial_or_temporary_folders_are_left(demo_out: Path) -> None:
 
 def test_post_only_mode_and_the_clinical_join(demo_out: Path, tmp_path: Path) -> None:
     out = tmp_path / "post_only"
-    code = main(["analyze", "--post", str(demo_out / "inputs" / "post.nii.gz"), "--clinical", str(EXAMPLE_CASE),
-                 "-o", str(out)])
+    code = main(
+        ["analyze", "--post", str(demo_out / "inputs" / "post.nii.gz"), "--clinical", str(EXAMPLE_CASE), "-o", str(out)]
+    )
     assert code == 0
     findings = json.loads((out / "findings.json").read_text())
     assert findings["mode"] == "post_only"
