@@ -9,7 +9,6 @@ are spheres of tissue that does not enhance, used for intensity normalisation.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -178,17 +177,7 @@ def parse_atlas(payload: dict[str, Any], where: str = "<memory>") -> Atlas:
 
 def load_atlas(path: Path | str | None = None) -> Atlas:
     """Load the shipped atlas, or a user's file of the same format."""
-    if path is None:
-        text = resources.files("cnmri.atlas").joinpath("data", ATLAS_FILE).read_text(encoding="utf-8")
-        where = f"(shipped) {ATLAS_FILE}"
-    else:
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"atlas file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-        where = str(path)
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"atlas {where} is not valid JSON ({err})") from None
+    from cnmri.io.documents import read_json_document
+
+    payload, where = read_json_document(path, resources.files("cnmri.atlas").joinpath("data", ATLAS_FILE), "atlas")
     return parse_atlas(payload, where)

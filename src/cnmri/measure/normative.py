@@ -8,7 +8,6 @@ sites should rebuild it from their own control studies with ``cnmri normative bu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -45,23 +44,17 @@ class Normative:
 
 
 def load_normative(path: Path | str | None = None) -> Normative:
-    if path is None:
-        resource = resources.files("cnmri").joinpath("data", NORMATIVE_FILE)
-        if not resource.is_file():
-            return Normative("none (no normative reference shipped)", {}, "none")
-        text = resource.read_text(encoding="utf-8")
-        where = f"(shipped) {NORMATIVE_FILE}"
-    else:
-        path = Path(path)
-        if not path.exists():
-            raise InputError(f"normative reference {path} does not exist")
-        text = path.read_text(encoding="utf-8")
-        where = str(path)
+    """The shipped normative reference, or a user's (from ``cnmri normative build``)."""
+    from cnmri.io.documents import read_json_document
+
+    shipped = resources.files("cnmri").joinpath("data", NORMATIVE_FILE)
+    if path is None and not shipped.is_file():
+        return Normative("none (no normative reference shipped)", {}, "none")
+    payload, where = read_json_document(path, shipped, "normative reference")
     try:
-        payload = json.loads(text)
         return Normative(str(payload["built_from"]), dict(payload["stats"]), where)
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise InputError(f"normative reference {where} is malformed ({err})") from None
+    except (KeyError, TypeError) as err:
+        raise InputError(f"normative reference {where} is malformed (missing {err})") from None
 
 
 def build_normative(findings_list: Iterable[dict[str, Any]], built_from: str) -> dict[str, Any]:
