@@ -2,7 +2,7 @@
 
 The shipped default (``cnmri/data/normative_v1.json``) is built from control phantoms — the real
 Colin27 head with physiologic enhancement only, under varied pose, deformation, noise and bias (see
-docs/normative.md) — and says so in its ``built_from`` field. It is not a population of real patients;
+docs/method.md §4) — and says so in its ``built_from`` field. It is not a population of real patients;
 sites should rebuild it from their own control studies with ``cnmri normative build``.
 """
 
