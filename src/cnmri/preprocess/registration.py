@@ -53,6 +53,8 @@ class TemplateRegistration:
     affine_ras: FloatArray
     quality: dict[str, float | str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    #: images greedy refers to by name; held here so they outlive the registration call
+    keep_alive: list[Any] = field(default_factory=list)
     #: greedy transform chain from template to subject, e.g. "warp affine"
     transforms: str = "warp affine"
     #: named landmarks mapped into the subject, for registration QC (filled by the caller)
@@ -60,9 +62,9 @@ class TemplateRegistration:
 
 
 def _greedy() -> Any:
-    from picsl_greedy import Greedy3D
+    from cnmri.preprocess.quiet import import_greedy
 
-    return Greedy3D()
+    return import_greedy().Greedy3D()
 
 
 def crop_to_box(volume: Volume, box_mm: tuple[tuple[float, float, float], tuple[float, float, float]]) -> Volume:
@@ -133,13 +135,14 @@ def coregister_rigid(fixed: Volume, moving: Volume, threads: int = 2) -> tuple[V
     g = _greedy()
     fixed_img = _scaled_for_registration(fixed)
     moving_img = _scaled_for_registration(moving)
+    moving_raw = to_sitk(moving)
     g.execute(
         f"-threads {threads} -i fix mov -a -dof 6 -ia-image-centers -m NMI -n 100x50x0 -o rigid",
         fix=fixed_img,
         mov=moving_img,
         rigid=None,
     )
-    g.execute("-rf fix -rm movraw resliced -r rigid", movraw=to_sitk(moving), resliced=None)
+    g.execute("-rf fix -rm movraw resliced -r rigid", movraw=moving_raw, resliced=None)
     resliced = from_sitk(g["resliced"], moving.name, f"rigid({moving.source}→{fixed.source})")
     resliced = Volume(resliced.data, fixed.affine, moving.name, resliced.source, dict(moving.meta))
     overlap = (fixed.data > np.percentile(fixed.data, 60)) & (resliced.data > 0)
@@ -222,6 +225,8 @@ def register_to_template(
     if notes:
         quality["notes"] = "; ".join(notes)
     reg = TemplateRegistration(g, crop, subject, affine, quality, timings, transforms=transforms)
+    # greedy keeps named inputs by reference: they must outlive every later call that names them.
+    reg.keep_alive = [tpl, subj, crop_img]
     _log.info("registration: skull-base NCC %.3f (affine only %.3f), scale %.2f", ncc, ncc_affine, scale)
     if not 0.6 <= scale <= 1.6:
         quality["status"] = "failed"
@@ -249,8 +254,12 @@ def map_template_points(reg: TemplateRegistration, points_mm: FloatArray) -> Flo
     mapped = []
     for axis in range(3):
         coord = (a[axis, 0] * ii + a[axis, 1] * jj + a[axis, 2] * kk + a[axis, 3]).astype(np.float32)
-        g.execute(f"-rf crop -rm coord cout -r {transforms}", coord=to_sitk(subject.with_data(coord)), cout=None)
-        mapped.append(from_sitk(g["cout"]).data)
+        coord_img = to_sitk(subject.with_data(coord))
+        g.execute(
+            f"-rf crop -rm coord{axis} cout{axis} -r {transforms}", **{f"coord{axis}": coord_img, f"cout{axis}": None}
+        )
+        mapped.append(from_sitk(g[f"cout{axis}"]).data)
+        del coord_img
     ijk = reg.template_crop.world_to_voxel(points_mm)
     out = np.stack([ndimage.map_coordinates(m, ijk.T, order=1, mode="nearest") for m in mapped], axis=1)
     return out.astype(np.float64)
