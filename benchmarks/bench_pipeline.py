@@ -40,6 +40,7 @@ def cases() -> dict[str, PhantomSpec]:
 
 
 def run_one(name: str, spec: PhantomSpec, seed: int, work: Path) -> dict[str, object]:
+    work.mkdir(parents=True, exist_ok=True)
     case_dir = work / name
     write_case(generate_case(spec, seed=seed), case_dir)
     out = work / f"{name}_out"

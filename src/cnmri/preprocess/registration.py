@@ -173,14 +173,14 @@ def register_to_template(
         init_file = Path(scratch) / "init.mat"
         np.savetxt(init_file, centroid_initialisation(template, subject))
         g.execute(
-            f"-threads {threads} -i tpl subj -a -dof 6 -ia {init_file} -m NMI -n 100x50x10 -o rigid",
+            f"-threads {threads} -i tpl subj -a -dof 6 -ia {init_file} -m NMI -n 100x50x0 -o rigid",
             tpl=tpl,
             subj=subj,
             rigid=None,
         )
     timings["rigid"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    g.execute(f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m NMI -n 100x50x10 -o affine", affine=None)
+    g.execute(f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m NMI -n 100x50x0 -o affine", affine=None)
     timings["affine"] = time.perf_counter() - t0
     affine = np.asarray(g["affine"], dtype=np.float64)
     scale = float(abs(np.linalg.det(affine[:3, :3])) ** (1 / 3))
