@@ -205,7 +205,6 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
 
     with native_output_to_log():
         if pre_raw is not None:
-            subject_raw = pre_raw
             pre = n4_correct(pre_raw) if options.bias_correct else pre_raw
             clock.lap("bias_correction")
             post_on_pre, coreg_quality = coregister_rigid(pre_raw, post_raw, options.threads)
@@ -225,23 +224,14 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
                     "and session, or run post-only by omitting --pre"
                 )
         else:
-            subject_raw = post_raw
             post = n4_correct(post_raw) if options.bias_correct else post_raw
             pre = None
             coreg_quality = {}
             clock.lap("bias_correction")
         subject = pre if pre is not None else post
-        try:
-            reg = register_to_template(
-                subject, template, options.threads, min_ncc=options.min_ncc, deformable=options.deformable
-            )
-        except RegistrationError as err:
-            ncc = float(str(err).split("correlation ")[1].split(" ")[0]) if "correlation " in str(err) else 1.0
-            if ncc < 0.25:
-                raise InputError(
-                    f"{subject_raw.source} does not look like a head T1 covering the skull base: {err}"
-                ) from None
-            raise
+        reg = register_to_template(
+            subject, template, options.threads, min_ncc=options.min_ncc, deformable=options.deformable
+        )
         clock.lap("template_registration")
         subject_segments, refs = _map_atlas(reg, atlas)
     clock.lap("atlas_warp")

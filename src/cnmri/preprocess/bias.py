@@ -23,7 +23,7 @@ def head_mask(volume: Volume) -> np.ndarray:
 
 
 def n4_correct(volume: Volume, shrink: int = 4, iterations: tuple[int, ...] = (30, 20, 10)) -> Volume:
-    """Return the bias-corrected image on the same grid (``source`` records the step)."""
+    """Return the bias-corrected image on the same grid (``meta['bias_correction']`` records the step)."""
     image = to_sitk(volume)
     mask = sitk.GetImageFromArray(head_mask(volume).transpose(2, 1, 0).astype(np.uint8))
     mask.CopyInformation(image)
@@ -34,5 +34,7 @@ def n4_correct(volume: Volume, shrink: int = 4, iterations: tuple[int, ...] = (3
     corrector.Execute(small, small_mask)
     log_field = corrector.GetLogBiasFieldAsImage(image)
     corrected = image / sitk.Exp(log_field)
-    out = from_sitk(sitk.Cast(corrected, sitk.sitkFloat32), volume.name, f"N4({volume.source})")
-    return Volume(out.data, volume.affine, volume.name, out.source, dict(volume.meta))
+    out = from_sitk(sitk.Cast(corrected, sitk.sitkFloat32), volume.name, volume.source)
+    meta = dict(volume.meta)
+    meta["bias_correction"] = f"N4 (shrink {shrink}, iterations {list(iterations)})"
+    return Volume(out.data, volume.affine, volume.name, volume.source, meta)
