@@ -366,17 +366,7 @@ def _csf_bfm(facts: _Facts, result: _Result) -> None:
         result.category = "CNS1"
         result.cite("cns1", "No blasts on a non-traumatic tap: CNS1.")
         return
-    if facts.wbc is None:
-        result.need("csf.wbc_per_ul (CSF white cells per µL)")
-        result.cite("cns2", "Blasts present but CSF WBC not recorded: CNS2 vs CNS3 cannot be decided.")
-        return
-    high = facts.wbc >= WBC_CUTOFF_PER_UL
-    result.category = "CNS3" if high else "CNS2"
-    result.cite(
-        "cns3_csf" if high else "cns2",
-        f"Blasts with CSF WBC {_num(facts.wbc)}/µL ({'≥' if high else '<'}5) on a non-traumatic tap: "
-        f"{result.category}.",
-    )
+    _blasts_by_wbc(facts, result, "cns3_csf", " on a non-traumatic tap")
 
 
 def _csf_stjude(facts: _Facts, result: _Result) -> None:
@@ -398,6 +388,11 @@ def _csf_stjude(facts: _Facts, result: _Result) -> None:
         bloody = " (bloody, ≥500/µL)" if facts.rbc >= BLOODY_RBC_PER_UL else ""
         result.cite("tlp_stjude", f"Traumatic tap{bloody}, CSF RBC {_num(facts.rbc)}/µL, with blasts: TLP+.")
         return
+    _blasts_by_wbc(facts, result, "stjude")
+
+
+def _blasts_by_wbc(facts: _Facts, result: _Result, high_rule: str, context: str = "") -> None:
+    """Blasts present on a tap that is not traumatic: CNS3 at CSF WBC ≥5/µL, else CNS2."""
     if facts.wbc is None:
         result.need("csf.wbc_per_ul (CSF white cells per µL)")
         result.cite("cns2", "Blasts present but CSF WBC not recorded: CNS2 vs CNS3 cannot be decided.")
@@ -405,8 +400,8 @@ def _csf_stjude(facts: _Facts, result: _Result) -> None:
     high = facts.wbc >= WBC_CUTOFF_PER_UL
     result.category = "CNS3" if high else "CNS2"
     result.cite(
-        "stjude" if high else "cns2",
-        f"Blasts with CSF WBC {_num(facts.wbc)}/µL ({'≥' if high else '<'}5): {result.category}.",
+        high_rule if high else "cns2",
+        f"Blasts with CSF WBC {_num(facts.wbc)}/µL ({'≥' if high else '<'}5){context}: {result.category}.",
     )
 
 
