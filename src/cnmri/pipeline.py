@@ -28,7 +28,7 @@ from cnmri.assess.imaging import (
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
-from cnmri.measure.features import measure_segment, reference_scale
+from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
 from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
@@ -255,9 +255,8 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         enhancement = post_n.with_data((post_n.data - pre_n.data).astype(np.float32), name="enhancement")
     clock.lap("normalisation")
 
-    by_key = {seg.key: seg for seg in atlas.segments}
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
-    measurements = {}
+    measurements: dict[str, SegmentMeasurement] = {}
     for s in subject_segments:
         if s.key in shared:
             # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
@@ -266,7 +265,7 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             measurements[s.key] = measure_segment(alone, own, own_distance, post_n, pre_n)
         else:
             measurements[s.key] = measure_segment(s, labels, relative_distance, post_n, pre_n)
-    segments = _assemble_segments(atlas, measurements, normative, mode, subject, ref_mask, by_key)
+    segments = _assemble_segments(atlas, measurements, normative, mode)
     attribute_adjacent_findings(segments, adjacent_segments(subject_segments))
     attribute_shared_segments(segments)
     clock.lap("measurement")
@@ -325,14 +324,9 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
 
 
 def _assemble_segments(
-    atlas: Atlas,
-    measurements: dict[str, Any],
-    normative: Normative,
-    mode: str,
-    subject: Volume,
-    ref_mask: np.ndarray,
-    by_key: dict[str, Any],
+    atlas: Atlas, measurements: dict[str, SegmentMeasurement], normative: Normative, mode: str
 ) -> list[dict[str, Any]]:
+    """One findings record per atlas segment: measurements, z-scores, verdict and provenance."""
     out: list[dict[str, Any]] = []
     for seg in atlas.segments:
         m = measurements[seg.key]
