@@ -289,9 +289,7 @@ def _sb_step(facts: _Facts, result: _Result) -> bool | None:
 def _csf_cog(facts: _Facts, result: _Result, subclasses: bool) -> None:
     """COG (with sub-classes) and NCCN (without) from the CSF alone."""
     rule3 = "cns3_csf"
-    if facts.blasts is None:
-        result.need("csf.blasts (cytospin read for blasts)")
-        result.cite("cns1", "Blasts on cytospin not recorded: CNS1 vs CNS2/3 cannot be decided.")
+    if _blasts_unread(facts, result, "CNS1 vs CNS2/3 cannot be decided"):
         return
     if facts.blasts is False:
         counts = f" (CSF WBC {_num(facts.wbc)}/µL)" if facts.wbc is not None else ""
@@ -336,9 +334,7 @@ def _csf_cog(facts: _Facts, result: _Result, subclasses: bool) -> None:
 
 def _csf_bfm(facts: _Facts, result: _Result) -> None:
     """AIEOP-BFM: CNS1-3 on a clean tap; a traumatic tap is TLP+ (blasts) or TLP− (no blasts)."""
-    if facts.blasts is None:
-        result.need("csf.blasts (cytospin read for blasts)")
-        result.cite("cns1", "Blasts on cytospin not recorded: the status cannot be decided.")
+    if _blasts_unread(facts, result, "the status cannot be decided"):
         return
     if facts.rbc is None:
         result.need("csf.rbc_per_ul (CSF red cells per µL: AIEOP-BFM keeps traumatic taps apart)")
@@ -371,9 +367,7 @@ def _csf_bfm(facts: _Facts, result: _Result) -> None:
 
 def _csf_stjude(facts: _Facts, result: _Result) -> None:
     """St Jude: CNS1-3; a traumatic tap with blasts is TLP+."""
-    if facts.blasts is None:
-        result.need("csf.blasts (cytospin read for blasts)")
-        result.cite("cns1", "Blasts on cytospin not recorded: the status cannot be decided.")
+    if _blasts_unread(facts, result, "the status cannot be decided"):
         return
     if facts.blasts is False:
         result.category = "CNS1"
@@ -389,6 +383,15 @@ def _csf_stjude(facts: _Facts, result: _Result) -> None:
         result.cite("tlp_stjude", f"Traumatic tap{bloody}, CSF RBC {_num(facts.rbc)}/µL, with blasts: TLP+.")
         return
     _blasts_by_wbc(facts, result, "stjude")
+
+
+def _blasts_unread(facts: _Facts, result: _Result, consequence: str) -> bool:
+    """Record that the cytospin was not read for blasts; True when that stops the decision."""
+    if facts.blasts is not None:
+        return False
+    result.need("csf.blasts (cytospin read for blasts)")
+    result.cite("cns1", f"Blasts on cytospin not recorded: {consequence}.")
+    return True
 
 
 def _blasts_by_wbc(facts: _Facts, result: _Result, high_rule: str, context: str = "") -> None:
