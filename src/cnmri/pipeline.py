@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cnmri import __version__
 from cnmri.assess.imaging import (
@@ -41,6 +42,8 @@ _log = logging.getLogger(__name__)
 @dataclass
 class AnalyzeOptions:
     template: Path | None = None
+    #: the template already in memory (the demo loads it to build its case); skips loading it again
+    template_volume: Volume | None = None
     atlas: Path | None = None
     normative: Path | None = None
     allow_download: bool = False
@@ -175,25 +178,49 @@ def _input_record(path: Path | None, role: str, meta: dict[str, Any] | None) -> 
     return {"file": Path(path).name}
 
 
-def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions | None = None) -> Analysis:
-    """Everything but writing: load, preprocess, register, measure, assess."""
+@dataclass
+class PreparedSubject:
+    """A study after loading, preprocessing and registration: what measurement needs, nothing written.
+
+    The images are on the subject grid (the pre-contrast image's, or the post's in post-only mode);
+    ``post_n``/``pre_n`` are normalised to reference tissue.
+    """
+
+    mode: str
+    subject: Volume
+    post: Volume
+    pre: Volume | None
+    post_n: Volume
+    pre_n: Volume | None
+    segments: list[SubjectSegment]
+    labels: NDArray[np.int16]
+    relative_distance: NDArray[np.float32]
+    reference_voxels: int
+    registration: dict[str, Any]
+    template_origin: str
+
+
+def prepare_subject(
+    pre_path: Path | None,
+    post_path: Path,
+    atlas: Atlas,
+    options: AnalyzeOptions,
+    clock: Stopwatch,
+    warnings: list[str],
+) -> PreparedSubject:
+    """Load, bias-correct, co-register, register to the template, carry the atlas, normalise."""
     from cnmri.preprocess.bias import n4_correct
     from cnmri.preprocess.quiet import native_output_to_log
     from cnmri.preprocess.registration import coregister_rigid, register_to_template
     from cnmri.templates import load_template
 
-    options = options or AnalyzeOptions()
-    clock = Stopwatch()
-    warnings: list[str] = list(options.extra_warnings)
     post_raw = load_volume(post_path, "post")
     pre_raw = load_volume(pre_path, "pre") if pre_path is not None else None
     _check_head_extent(post_raw)
     if pre_raw is not None:
         _check_head_extent(pre_raw)
         _check_overlap(pre_raw, post_raw)
-    atlas = load_atlas(options.atlas)
-    normative = load_normative(options.normative)
-    template = load_template(options.template, options.allow_download)
+    template = options.template_volume or load_template(options.template, options.allow_download)
     clock.lap("load")
     mode = "pre_post" if pre_raw is not None else "post_only"
     if mode == "post_only":
@@ -236,7 +263,6 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         subject_segments, refs = _map_atlas(reg, atlas)
     clock.lap("atlas_warp")
 
-    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
     ref_mask = np.zeros(subject.shape, dtype=bool)
     for center, radius in refs:
         ref_mask |= sphere_mask(subject, center, radius)
@@ -245,34 +271,69 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             "the reference tissue (pons, cerebellar white matter) falls outside the image; "
             "the field of view must include the posterior fossa"
         )
-    post_scale = reference_scale(post, ref_mask)
-    post_n = post.with_data((post.data / post_scale).astype(np.float32), name="post_n")
+    post_n = post.with_data((post.data / reference_scale(post, ref_mask)).astype(np.float32), name="post_n")
     pre_n = None
-    enhancement = None
     if pre is not None:
-        pre_scale = reference_scale(pre, ref_mask)
-        pre_n = pre.with_data((pre.data / pre_scale).astype(np.float32), name="pre_n")
-        enhancement = post_n.with_data((post_n.data - pre_n.data).astype(np.float32), name="enhancement")
+        pre_n = pre.with_data((pre.data / reference_scale(pre, ref_mask)).astype(np.float32), name="pre_n")
+    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
     clock.lap("normalisation")
+    return PreparedSubject(
+        mode=mode,
+        subject=subject,
+        post=post,
+        pre=pre,
+        post_n=post_n,
+        pre_n=pre_n,
+        segments=subject_segments,
+        labels=labels,
+        relative_distance=relative_distance,
+        reference_voxels=int(ref_mask.sum()),
+        registration={
+            **reg.quality,
+            "coregistration": coreg_quality,
+            **reg.landmarks,
+            "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
+        },
+        template_origin=str(template.meta.get("template_origin", "")),
+    )
 
+
+def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normative) -> list[dict[str, Any]]:
+    """Measure every atlas segment on the prepared subject and judge it (pure computation)."""
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
     measurements: dict[str, SegmentMeasurement] = {}
-    for s in subject_segments:
+    for s in prepared.segments:
         if s.key in shared:
             # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
             alone = SubjectSegment(s.key, 1, s.points_mm, s.radius_mm)
-            own, own_distance = rasterize_with_distance(subject, [alone])
-            measurements[s.key] = measure_segment(alone, own, own_distance, post_n, pre_n)
+            own, own_distance = rasterize_with_distance(prepared.subject, [alone])
+            measurements[s.key] = measure_segment(alone, own, own_distance, prepared.post_n, prepared.pre_n)
         else:
-            measurements[s.key] = measure_segment(s, labels, relative_distance, post_n, pre_n)
-    segments = _assemble_segments(atlas, measurements, normative, mode)
-    attribute_adjacent_findings(segments, adjacent_segments(subject_segments))
+            measurements[s.key] = measure_segment(
+                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n
+            )
+    segments = _assemble_segments(atlas, measurements, normative, prepared.mode)
+    attribute_adjacent_findings(segments, adjacent_segments(prepared.segments))
     attribute_shared_segments(segments)
+    return segments
+
+
+def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions | None = None) -> Analysis:
+    """Everything but writing: load, preprocess, register, measure, assess."""
+    options = options or AnalyzeOptions()
+    clock = Stopwatch()
+    warnings: list[str] = list(options.extra_warnings)
+    atlas = load_atlas(options.atlas)
+    normative = load_normative(options.normative)
+    prepared = prepare_subject(pre_path, post_path, atlas, options, clock, warnings)
+    segments = assess_segments(prepared, atlas, normative)
     clock.lap("measurement")
     nerves = summarize_nerves(segments, NERVES)
     pattern = classify_pattern(nerves)
     for seg in segments:
         seg.pop("_evidence_z", None)
+    mode = prepared.mode
+    subject = prepared.subject
     if normative.source == "none":
         warnings.append("no normative reference available: z-scores are missing and segments are not judged")
     elif "phantom" in normative.built_from.lower():
@@ -299,27 +360,36 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         },
         "mode": mode,
         **({"study": options.study_meta} if options.study_meta else {}),
-        "template": {"name": "MNIColin27", "origin": template.meta.get("template_origin", "")},
+        "template": {"name": "MNIColin27", "origin": prepared.template_origin},
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},
         "rules_version": RULES_VERSION,
-        "registration": {
-            **reg.quality,
-            "coregistration": coreg_quality,
-            **reg.landmarks,
-            "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
+        "registration": prepared.registration,
+        "reference_tissue": {
+            "regions": [r.name for r in atlas.reference_regions],
+            "voxels": prepared.reference_voxels,
         },
-        "reference_tissue": {"regions": [r.name for r in atlas.reference_regions], "voxels": int(ref_mask.sum())},
         "segments": segments,
         "nerves": nerves,
         "pattern": pattern,
         "timings_s": clock.timings,
         "warnings": warnings,
     }
-    label_keys = {s.label: s.key for s in subject_segments}
-    centerlines = {s.key: s.points_mm for s in subject_segments}
+    enhancement = None
+    if prepared.pre_n is not None:
+        enhancement = prepared.post_n.with_data(
+            (prepared.post_n.data - prepared.pre_n.data).astype(np.float32), name="enhancement"
+        )
+    label_keys = {s.label: s.key for s in prepared.segments}
+    centerlines = {s.key: s.points_mm for s in prepared.segments}
     return Analysis(
-        findings, post, pre, enhancement, subject.with_data(labels.astype(np.float32)), label_keys, centerlines
+        findings,
+        prepared.post,
+        prepared.pre,
+        enhancement,
+        subject.with_data(prepared.labels.astype(np.float32)),
+        label_keys,
+        centerlines,
     )
 
 

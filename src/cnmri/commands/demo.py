@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_output_dir(out) as tmp:
         inputs = tmp / "inputs"
         write_case(case, inputs)
-        analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template=args.template))
+        analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template_volume=base))
         analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
         write_outputs(analysis, tmp)
     pattern = analysis.findings["pattern"]
