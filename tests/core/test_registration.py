@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from cnmri.preprocess import registration
 from cnmri.preprocess.quiet import native_output_to_log
 from cnmri.preprocess.registration import map_template_points, register_to_template
 from cnmri.volume import Volume
@@ -29,9 +30,8 @@ def rotation(degrees: tuple[float, float, float]) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def test_a_moved_and_scaled_head_maps_skull_base_points_within_1_5_mm(colin27: nib.Nifti1Image) -> None:
-    template = Volume(np.asarray(colin27.dataobj, dtype=np.float32), colin27.affine, "template")
-    # Subject = template seen through q = A p + t (rotation, 7 % smaller head, shift), on a 1.5 mm grid.
+def moved_head(template: Volume) -> tuple[Volume, np.ndarray, np.ndarray]:
+    """The template seen through q = A p + t (rotation, 7 % smaller head, shift) on a 1.5 mm grid."""
     a = rotation((8.0, -5.0, 12.0)) * 0.93
     t = np.array([6.0, -9.0, 5.0])
     grid_affine = np.diag([1.5, 1.5, 1.5, 1.0])
@@ -41,7 +41,12 @@ def test_a_moved_and_scaled_head_maps_skull_base_points_within_1_5_mm(colin27: n
     q = subject_grid.voxel_to_world(np.indices(shape).reshape(3, -1).T.astype(float))
     p = (q - t) @ np.linalg.inv(a).T
     values = ndimage.map_coordinates(template.data, template.world_to_voxel(p).T, order=1, cval=0.0)
-    subject = subject_grid.with_data(values.reshape(shape).astype(np.float32), name="pre")
+    return subject_grid.with_data(values.reshape(shape).astype(np.float32), name="pre"), a, t
+
+
+def test_a_moved_and_scaled_head_maps_skull_base_points_within_1_5_mm(colin27: nib.Nifti1Image) -> None:
+    template = Volume(np.asarray(colin27.dataobj, dtype=np.float32), colin27.affine, "template")
+    subject, a, t = moved_head(template)
     with native_output_to_log():
         reg = register_to_template(subject, template)
         mapped = map_template_points(reg, LANDMARKS_MM)
@@ -50,6 +55,25 @@ def test_a_moved_and_scaled_head_maps_skull_base_points_within_1_5_mm(colin27: n
     assert errors.max() < 1.5, errors
     assert reg.quality["status"] == "ok" and float(reg.quality["skull_base_ncc"]) > 0.9
     assert reg.quality["affine_scale"] == pytest.approx(0.93, abs=0.03)
+
+
+def test_a_linear_stage_that_lands_in_a_wrong_optimum_is_retried_from_another_start(
+    colin27: nib.Nifti1Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = Volume(np.asarray(colin27.dataobj, dtype=np.float32), colin27.affine, "template")
+    subject, a, t = moved_head(template)
+    hopeless = np.eye(4)
+    hopeless[:3, 3] = [250.0, 0.0, 0.0]  # no overlap at all: the rigid stage cannot find the head
+    good_start = registration.centroid_initialisation(template, subject)
+    monkeypatch.setattr(
+        registration, "_linear_starts", lambda *_: [("off the head", hopeless), ("head centroids", good_start)]
+    )
+    with native_output_to_log():
+        reg = register_to_template(subject, template)
+        mapped = map_template_points(reg, LANDMARKS_MM)
+    assert "linear start 1 (off the head)" in str(reg.quality["notes"])
+    assert float(reg.quality["skull_base_ncc_affine_only"]) > 0.6
+    assert np.linalg.norm(mapped - (LANDMARKS_MM @ a.T + t), axis=1).max() < 1.5
 
 
 def test_greedy_survives_a_closed_stdout_from_an_earlier_caller() -> None:
