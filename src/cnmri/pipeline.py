@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from cnmri import __version__
 from cnmri.assess.imaging import (
     RULES_VERSION,
+    SPILLOVER_MARGIN_MM,
     asymmetry_index,
     attribute_adjacent_findings,
     attribute_shared_segments,
@@ -313,7 +314,7 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
                 s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n
             )
     segments = _assemble_segments(atlas, measurements, normative, prepared.mode)
-    attribute_adjacent_findings(segments, adjacent_segments(prepared.segments))
+    attribute_adjacent_findings(segments, adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM))
     attribute_shared_segments(segments)
     return segments
 
@@ -434,9 +435,9 @@ def _assemble_segments(
                 "reasons": reasons,
                 "computed_from": {
                     "enhancement": (
-                        "90th percentile of reference-normalised (post − pre) in the core of the segment ROI"
+                        "75th percentile of reference-normalised (post − pre) in the core of the segment ROI"
                         if mode == "pre_post"
-                        else "90th percentile of reference-normalised post − 1 in the core of the segment ROI "
+                        else "75th percentile of reference-normalised post − 1 in the core of the segment ROI "
                         "(post-only)"
                     ),
                     "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",

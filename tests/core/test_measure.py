@@ -79,6 +79,23 @@ def test_enhancement_is_post_minus_pre_percentile_in_the_core() -> None:
     assert post_only.enhancement == pytest.approx(0.2, abs=0.05)  # 1.2 − reference level 1
 
 
+def test_an_enhancing_vessel_crossing_the_nerve_does_not_read_as_nerve_enhancement() -> None:
+    # The basilar artery crosses cisternal CN6, a vertebral artery CN12: a bright tube through a small
+    # part of the ROI. A lesion along the nerve fills the core instead.
+    _, nerve = tube_image(2.0)
+    perpendicular = np.cross(np.array([0.3, 1.0, 0.2]), np.array([1.0, 0.0, 0.0]))
+    vessel_post, _ = tube_image(3.0, contrast=0.8, background=0.2, direction=tuple(perpendicular))
+    pre = vessel_post.with_data(np.full(vessel_post.shape, 0.2, dtype=np.float32))
+    labels, distance = rasterize_with_distance(vessel_post, [nerve])
+    crossed = measure_segment(nerve, labels, distance, vessel_post, pre)
+    core = (labels == 1) & (distance <= 0.65)
+    assert np.percentile(vessel_post.data[core] - 0.2, 90) > 0.3  # a high percentile would see the vessel
+    assert crossed.enhancement is not None and crossed.enhancement < 0.1
+    lesion_post, _ = tube_image(3.0, contrast=0.4)
+    infiltrated = measure_segment(nerve, labels, distance, lesion_post, pre)
+    assert infiltrated.enhancement is not None and infiltrated.enhancement > 0.3
+
+
 def test_overlapping_tubes_are_partitioned_to_the_relatively_closer_centreline() -> None:
     grid = Volume(
         np.zeros((40, 40, 40), dtype=np.float32),

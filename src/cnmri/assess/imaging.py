@@ -150,10 +150,14 @@ def classify_pattern(nerves: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 #: A segment whose enhancement is below this fraction of an abnormal adjacent nerve's is taken as
-#: partial-volume spill-over from it. Adjacent = centrelines closer than the sum of their ROI radii,
+#: partial-volume spill-over from it. Adjacent = centrelines closer than the sum of their ROI radii plus a margin,
 #: e.g. CN7 and CN8 in the cerebellopontine angle and internal auditory canal, CN9 and CN10 at the
 #: medulla: at 1 mm voxels these bundles cannot be separated (nerves of ~1 mm, knowledge base §2.3).
 SPILLOVER_RATIO = 0.75
+#: Tubes within this distance of touching count as adjacent for spill-over: a thickened nerve (lesions
+#: of 2–3.5 mm against ~1 mm nerves) reaches ~1 mm beyond its own ROI, and the CN7/CN8 centrelines in the
+#: internal auditory canal sit right at r1 + r2 apart (3.1 mm), on one side or the other after warping.
+SPILLOVER_MARGIN_MM = 1.0
 
 
 def attribute_adjacent_findings(segments: list[dict[str, Any]], adjacent: dict[str, list[str]]) -> None:

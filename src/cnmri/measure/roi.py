@@ -103,8 +103,11 @@ def sphere_mask(grid: Volume, center_mm: FloatArray, radius_mm: float) -> NDArra
     return mask
 
 
-def adjacent_segments(segments: list[SubjectSegment]) -> dict[str, list[str]]:
-    """Segments of *other* nerves on the same side whose tubes touch (centrelines closer than r1 + r2)."""
+def adjacent_segments(segments: list[SubjectSegment], margin_mm: float = 0.0) -> dict[str, list[str]]:
+    """Segments of *other* nerves on the same side whose tubes touch or nearly touch.
+
+    Adjacent = centrelines closer than r1 + r2 + ``margin_mm`` anywhere along them.
+    """
     out: dict[str, list[str]] = {s.key: [] for s in segments}
     for i, a in enumerate(segments):
         nerve_a, side_a, _ = a.key.split("-", 2)
@@ -113,7 +116,7 @@ def adjacent_segments(segments: list[SubjectSegment]) -> dict[str, list[str]]:
             if nerve_a == nerve_b or side_a != side_b:
                 continue
             d, _, _ = distance_to_polyline(a.points_mm, b.points_mm)
-            if float(d.min()) < float(a.radius_mm.max() + b.radius_mm.max()):
+            if float(d.min()) < float(a.radius_mm.max() + b.radius_mm.max()) + margin_mm:
                 out[a.key].append(b.key)
                 out[b.key].append(a.key)
     return out

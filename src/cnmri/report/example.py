@@ -128,7 +128,7 @@ def _segment_record(
             "sequences": ["post"] if post_only else ["pre", "post"],
             "roi_voxels": int(rng.integers(20, 90)),
             "reference_tissue": "pons",
-            "statistic": "90th percentile",
+            "statistic": "75th percentile",
         },
     }
 
