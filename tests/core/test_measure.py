@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cnmri.assess.imaging import SPILLOVER_MARGIN_MM
 from cnmri.measure.features import cross_section_diameter, measure_segment, segment_thickness
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, distance_to_polyline, rasterize_with_distance
 from cnmri.volume import Volume
@@ -111,3 +112,13 @@ def test_overlapping_tubes_are_partitioned_to_the_relatively_closer_centreline()
     assert adjacent_segments([a, b]) == {a.key: [b.key], b.key: [a.key]}
     far = SubjectSegment("CN12-left-cisternal", 3, np.array([[15, -10, 0], [15, 10, 0]]), np.array([1.5, 1.5]))
     assert adjacent_segments([a, far])[a.key] == []
+
+
+def test_nerves_just_beyond_touching_are_adjacent_within_the_spillover_margin() -> None:
+    # CN7 and CN8 in the internal auditory canal after warping: centrelines 3.2 mm apart, radii 1.5 and 1.6.
+    cn7 = SubjectSegment("CN7-right-canalicular", 1, np.array([[0.0, -5, 0], [0.0, 5, 0]]), np.array([1.5, 1.5]))
+    cn8 = SubjectSegment("CN8-right-canalicular", 2, np.array([[3.2, -5, 0], [3.2, 5, 0]]), np.array([1.6, 1.6]))
+    assert adjacent_segments([cn7, cn8])[cn7.key] == []
+    assert adjacent_segments([cn7, cn8], margin_mm=SPILLOVER_MARGIN_MM)[cn7.key] == [cn8.key]
+    other_side = SubjectSegment("CN8-left-canalicular", 3, cn8.points_mm, cn8.radius_mm)
+    assert adjacent_segments([cn7, other_side], margin_mm=SPILLOVER_MARGIN_MM)[cn7.key] == []
