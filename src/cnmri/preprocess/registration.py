@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
+from numpy.typing import NDArray
 from scipy import ndimage
 
 from cnmri.errors import InputError, RegistrationError
@@ -170,9 +171,8 @@ class _LinearResult:
     matrix: FloatArray
     initial: str  # greedy name of the linear transform kept: "affine", or "rigid" when the affine ran away
     scale: float
-    resliced_on_crop: np.ndarray
+    ncc_affine: float  # template vs subject in the skull-base box after this linear stage
     notes: list[str]
-    ncc_affine: float = float("nan")
 
 
 def _linear_starts(template: Volume, subject: Volume) -> list[tuple[str, FloatArray]]:
@@ -193,9 +193,14 @@ def _image_centres(template: Volume, subject: Volume) -> FloatArray:
 
 
 def _rigid_then_affine(
-    tpl: sitk.Image, subj: sitk.Image, crop_img: sitk.Image, start: FloatArray, threads: int
+    tpl: sitk.Image,
+    subj: sitk.Image,
+    crop_img: sitk.Image,
+    start: FloatArray,
+    threads: int,
+    tissue: NDArray[np.bool_],
 ) -> _LinearResult:
-    """Rigid (NMI) from ``start``, then affine; the subject resliced on the skull-base crop for QC."""
+    """Rigid (NMI) from ``start``, then affine; scored by correlation with the template in ``tissue``."""
     g = _greedy()
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cnmri-reg-") as scratch:
@@ -219,7 +224,9 @@ def _rigid_then_affine(
         affine = np.asarray(g["rigid"], dtype=np.float64)
         scale = 1.0
     g.execute(f"-rf crop -rm subj resliced_affine -r {initial}", crop=crop_img, resliced_affine=None)
-    return _LinearResult(g, affine, initial, scale, from_sitk(g["resliced_affine"]).data, notes)
+    template_scaled = sitk.GetArrayFromImage(crop_img).transpose(2, 1, 0)
+    ncc = normalized_cross_correlation(template_scaled, from_sitk(g["resliced_affine"]).data, tissue)
+    return _LinearResult(g, affine, initial, scale, ncc, notes)
 
 
 def register_to_template(
@@ -242,18 +249,14 @@ def register_to_template(
     tissue = ndimage.binary_erosion(template_scaled > 0.05, iterations=2)
     notes: list[str] = []
     t0 = time.perf_counter()
-    best: _LinearResult | None = None
+    results: list[_LinearResult] = []
     for attempt, (start_name, start_matrix) in enumerate(_linear_starts(template, subject)):
-        result = _rigid_then_affine(tpl, subj, crop_img, start_matrix, threads)
-        result.ncc_affine = normalized_cross_correlation(template_scaled, result.resliced_on_crop, tissue)
-        _log.info("registration: linear start %s: skull-base NCC %.3f", start_name, result.ncc_affine)
-        if best is None or result.ncc_affine > best.ncc_affine:
-            best = result
-        if result.ncc_affine >= RETRY_BELOW_AFFINE_NCC:
+        results.append(_rigid_then_affine(tpl, subj, crop_img, start_matrix, threads, tissue))
+        _log.info("registration: linear start %s: skull-base NCC %.3f", start_name, results[-1].ncc_affine)
+        if results[-1].ncc_affine >= RETRY_BELOW_AFFINE_NCC:
             break
-        notes.append(f"linear start {attempt + 1} ({start_name}) reached skull-base NCC {result.ncc_affine:.2f}")
-    if best is None:  # pragma: no cover - _linear_starts always yields
-        raise RegistrationError("registration to the template could not start")
+        notes.append(f"linear start {attempt + 1} ({start_name}) reached skull-base NCC {results[-1].ncc_affine:.2f}")
+    best = max(results, key=lambda r: r.ncc_affine)
     g, affine, initial, scale, ncc_affine = best.greedy, best.matrix, best.initial, best.scale, best.ncc_affine
     notes.extend(best.notes)
     timings["linear"] = time.perf_counter() - t0
