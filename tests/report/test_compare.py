@@ -136,7 +136,9 @@ def test_version_and_mode_differences_warn() -> None:
     other["schema_version"] = "2"
     other["atlas"] = {"version": "2"}
     other["mode"] = "post_only"
+    other["rules_version"] = "2"
     warnings = compare_findings(BASE, other)["warnings"]
+    assert any("measurement and rules versions differ" in w for w in warnings)
     assert any("schema versions differ" in w for w in warnings)
     assert any("atlas versions differ" in w for w in warnings)
     assert any("modes differ" in w for w in warnings)

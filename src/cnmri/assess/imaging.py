@@ -35,7 +35,9 @@ PHYSIOLOGIC_Z = 4.0
 PHYSIOLOGIC_THICKNESS_Z = 2.0
 PHYSIOLOGIC_INTENSE_Z = 6.0
 ASYMMETRY_FLOOR = 0.1
-RULES_VERSION = "1"
+#: Bumped whenever what the rules see changes, so `cnmri compare` can warn across versions.
+#: 1: 90th-percentile enhancement. 2: upper-quartile enhancement, 1 mm spill-over adjacency margin.
+RULES_VERSION = "2"
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ def _describe(findings: dict[str, Any]) -> dict[str, Any]:
         "schema_version": None if findings.get("schema_version") is None else str(findings["schema_version"]),
         "atlas_version": _atlas_version(findings),
         "mode": findings.get("mode"),
+        "rules_version": None if findings.get("rules_version") is None else str(findings["rules_version"]),
         "software_version": software.get("version") if isinstance(software, dict) else None,
     }
 
@@ -210,6 +211,7 @@ def compare_findings(base: dict[str, Any], follow: dict[str, Any]) -> dict[str, 
     for field, what in (
         ("schema_version", "findings schema versions"),
         ("atlas_version", "atlas versions"),
+        ("rules_version", "measurement and rules versions"),
         ("mode", "analysis modes"),
     ):
         if base_info[field] != follow_info[field]:
