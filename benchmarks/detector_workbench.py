@@ -20,18 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnmri.assess.imaging import classify_pattern, summarize_nerves
-from cnmri.atlas import NERVES, load_atlas
+from cnmri.atlas import Atlas, load_atlas
 from cnmri.errors import CnmriError
 from cnmri.measure.normative import Normative, build_normative
 from cnmri.phantom.evaluate import aggregate, score_case
 from cnmri.phantom.generator import PhantomSpec, Realism, generate_case, write_case
-from cnmri.pipeline import AnalyzeOptions, PreparedSubject, Stopwatch, assess_segments, prepare_subject
+from cnmri.pipeline import AnalyzeOptions, PreparedSubject, Stopwatch, assess_study, prepare_subject
 
 SNR_OF_CONTROL = (20.0, 30.0, 40.0, None)  # as benchmarks/build_normative.py
 
@@ -83,30 +81,27 @@ def _load(path: Path) -> PreparedSubject:
     return prepared
 
 
-def _findings(prepared: PreparedSubject, normative: Normative) -> dict[str, Any]:
-    atlas = load_atlas()
-    segments = assess_segments(prepared, atlas, normative)
-    nerves = summarize_nerves(segments, NERVES)
-    for seg in segments:
-        seg.pop("_evidence_z", None)
+def _findings(prepared: PreparedSubject, atlas: Atlas, normative: Normative) -> dict[str, Any]:
+    segments, nerves, pattern = assess_study(prepared, atlas, normative)
     return {
         "mode": prepared.mode,
         "segments": segments,
         "nerves": nerves,
-        "pattern": classify_pattern(nerves),
+        "pattern": pattern,
         "registration": prepared.registration,
         "timings_s": {},
     }
 
 
 def score(bench: Path | None, controls: int, cache: Path, out: Path) -> None:
+    atlas = load_atlas()
     empty = Normative("none", {}, "none")
     control_findings = []
     for i in range(controls):
         for mode in ("pre_post", "post_only"):
             path = _prepared_path(cache, f"control-{1000 + i}", mode)
             if path.exists():
-                control_findings.append(_findings(_load(path), empty))
+                control_findings.append(_findings(_load(path), atlas, empty))
     payload = build_normative(control_findings, "workbench controls")
     out.mkdir(parents=True, exist_ok=True)
     (out / "normative.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
@@ -119,7 +114,7 @@ def score(bench: Path | None, controls: int, cache: Path, out: Path) -> None:
         if not path.exists():
             continue
         truth = json.loads((folder / "truth.json").read_text(encoding="utf-8"))
-        findings = _findings(_load(path), normative)
+        findings = _findings(_load(path), atlas, normative)
         (out / f"{folder.name}.json").write_text(json.dumps(findings["segments"], indent=1) + "\n")
         case = score_case(truth, findings, folder.name, 0.0)
         scores.append(case)
@@ -149,4 +144,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -319,6 +319,17 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
     return segments
 
 
+def assess_study(
+    prepared: PreparedSubject, atlas: Atlas, normative: Normative
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Segments, nerves and pattern of one prepared study, as findings.json records them."""
+    segments = assess_segments(prepared, atlas, normative)
+    nerves = summarize_nerves(segments, NERVES)
+    for seg in segments:
+        seg.pop("_evidence_z", None)
+    return segments, nerves, classify_pattern(nerves)
+
+
 def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions | None = None) -> Analysis:
     """Everything but writing: load, preprocess, register, measure, assess."""
     options = options or AnalyzeOptions()
@@ -327,12 +338,8 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     atlas = load_atlas(options.atlas)
     normative = load_normative(options.normative)
     prepared = prepare_subject(pre_path, post_path, atlas, options, clock, warnings)
-    segments = assess_segments(prepared, atlas, normative)
+    segments, nerves, pattern = assess_study(prepared, atlas, normative)
     clock.lap("measurement")
-    nerves = summarize_nerves(segments, NERVES)
-    pattern = classify_pattern(nerves)
-    for seg in segments:
-        seg.pop("_evidence_z", None)
     mode = prepared.mode
     subject = prepared.subject
     if normative.source == "none":

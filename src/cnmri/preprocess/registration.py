@@ -198,9 +198,11 @@ def _rigid_then_affine(
     crop_img: sitk.Image,
     start: FloatArray,
     threads: int,
+    template_scaled: NDArray[np.float32],
     tissue: NDArray[np.bool_],
 ) -> _LinearResult:
-    """Rigid (NMI) from ``start``, then affine; scored by correlation with the template in ``tissue``."""
+    """Rigid (NMI) from ``start``, then affine; scored by correlation with ``template_scaled`` (the crop's
+    intensities) in ``tissue``."""
     g = _greedy()
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="cnmri-reg-") as scratch:
@@ -224,7 +226,6 @@ def _rigid_then_affine(
         affine = np.asarray(g["rigid"], dtype=np.float64)
         scale = 1.0
     g.execute(f"-rf crop -rm subj resliced_affine -r {initial}", crop=crop_img, resliced_affine=None)
-    template_scaled = sitk.GetArrayFromImage(crop_img).transpose(2, 1, 0)
     ncc = normalized_cross_correlation(template_scaled, from_sitk(g["resliced_affine"]).data, tissue)
     return _LinearResult(g, affine, initial, scale, ncc, notes)
 
@@ -251,7 +252,7 @@ def register_to_template(
     t0 = time.perf_counter()
     results: list[_LinearResult] = []
     for attempt, (start_name, start_matrix) in enumerate(_linear_starts(template, subject)):
-        results.append(_rigid_then_affine(tpl, subj, crop_img, start_matrix, threads, tissue))
+        results.append(_rigid_then_affine(tpl, subj, crop_img, start_matrix, threads, template_scaled, tissue))
         _log.info("registration: linear start %s: skull-base NCC %.3f", start_name, results[-1].ncc_affine)
         if results[-1].ncc_affine >= RETRY_BELOW_AFFINE_NCC:
             break
