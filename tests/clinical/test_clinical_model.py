@@ -107,7 +107,7 @@ def test_known_drug_aliases() -> None:
     case = case_from_dict(
         {"medications": [{"name": "Vincristine", "days_since_last_dose": 7}, {"name": "IT MTX"}]}
     )
-    assert evaluate_case(case)["warnings"] == []
+    assert [w for w in evaluate_case(case)["warnings"] if w.startswith("medications")] == []
 
 
 @pytest.mark.parametrize(
