@@ -37,7 +37,6 @@ from cnmri.assess.clinical.next_steps import safety_next_steps
 from cnmri.assess.clinical.relapse import assess_cns_relapse
 from cnmri.assess.clinical.render import NOTICE, render_clinical_html, render_clinical_text
 
-
 #: A steroid or intrathecal dose this recent makes a negative cytospin less reassuring.
 STEROID_IT_WARNING_DAYS = 7
 

@@ -376,9 +376,7 @@ PARAMETRIC_TESTS: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
     "drug_within": _drug_within,
     "drug_given": lambda name: (lambda drug: lambda f: f.drug_given(drug))(_known_drug(name)),
     "drug_absent": lambda name: (lambda drug: lambda f: f.drug_absent(drug))(_known_drug(name)),
-    "drug_timing_unknown": lambda name: (lambda drug: lambda f: f.drug_days(drug) == math.inf)(
-        _known_drug(name)
-    ),
+    "drug_timing_unknown": lambda name: (lambda drug: lambda f: f.drug_days(drug) == math.inf)(_known_drug(name)),
     "all": _all,
     "any": _any,
     "not": _not,
@@ -392,7 +390,7 @@ def compile_test(spec: Any) -> Callable[[Facts], bool]:
             raise ValueError(f"unknown test {spec!r}; known: {', '.join(FACT_TESTS)}")
         return FACT_TESTS[spec]
     if isinstance(spec, dict) and len(spec) == 1:
-        (name, args), = spec.items()
+        ((name, args),) = spec.items()
         if name not in PARAMETRIC_TESTS:
             raise ValueError(f"unknown test {name!r}; known: {', '.join(PARAMETRIC_TESTS)}")
         try:

@@ -134,9 +134,7 @@ def _lp_safety(facts: Facts) -> list[dict[str, Any]]:
                 "lp_pressure",
                 "before_lumbar_puncture",
                 "Confirm on the brain imaging that there is no mass effect or raised pressure before the lumbar "
-                "puncture (papilledema "
-                + ("absent" if case.exam.papilledema is False else "not recorded")
-                + ").",
+                "puncture (papilledema " + ("absent" if case.exam.papilledema is False else "not recorded") + ").",
                 "immunosuppressed patient: imaging before LP",
                 S_PRESSURE,
             )
@@ -172,7 +170,10 @@ def _infection(facts: Facts, differential: list[dict[str, Any]]) -> list[dict[st
     fungal_signs = [
         reason
         for reason, present in (
-            ("invasive fungal infection leads the differential", _tier(differential, "invasive_fungal_infection") == "leading"),
+            (
+                "invasive fungal infection leads the differential",
+                _tier(differential, "invasive_fungal_infection") == "leading",
+            ),
             ("sinus disease with neutropenia", case.imaging.sinus_disease is True and facts.neutropenic),
             (
                 "sinus disease with cavernous sinus involvement",

@@ -33,8 +33,7 @@ S_MRD = "Hagedorn N et al., Blood 2007;110:4022 (marrow MRD ≥10⁻⁴ at appar
 MARROW_BLASTS_COMBINED_PERCENT = 5.0
 MRD_SUBMICROSCOPIC_PERCENT = 0.01  # 10⁻⁴
 MARROW_NEEDED = (
-    "marrow.blasts_percent and marrow.mrd_percent (bone marrow aspirate with MRD: isolated CNS vs combined "
-    "relapse)"
+    "marrow.blasts_percent and marrow.mrd_percent (bone marrow aspirate with MRD: isolated CNS vs combined relapse)"
 )
 
 
@@ -65,9 +64,7 @@ def _csf_criterion(case: ClinicalCase, rationale: list[str], missing: list[str])
         )
         return "met"
     missing.append("a repeat lumbar puncture (blasts with <5 WBC/µL)")
-    rationale.append(
-        f"Blasts with CSF WBC {csf.wbc_per_ul:g}/µL (<5): below the relapse threshold; repeat the tap."
-    )
+    rationale.append(f"Blasts with CSF WBC {csf.wbc_per_ul:g}/µL (<5): below the relapse threshold; repeat the tap.")
     return "indeterminate"
 
 

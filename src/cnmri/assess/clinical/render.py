@@ -90,12 +90,12 @@ def render_clinical_text(result: dict[str, Any], top: int = 5) -> str:
     relapse = result.get("cns_relapse")
     lines: list[str] = []
     if relapse is not None:
-        lines += _relapse_text(relapse) + [""]
+        lines += [*_relapse_text(relapse), ""]
     lines += _status_text(status, relapse is not None)
     lines.append("")
     steps = _steps_text(result.get("next_steps", []))
     if steps:
-        lines += steps + [""]
+        lines += [*steps, ""]
     version = result.get("differential_version")
     lines.append(
         "Differential (ranked by points; tier leading/possible/unlikely"
@@ -147,8 +147,7 @@ def _status_html(status: dict[str, Any], on_therapy: bool) -> list[str]:
     parts = [f"<h3>{head}</h3>"]
     label = escape(str(status.get("label", status["framework"])))
     parts.append(
-        f"<p><strong>{label}: {escape(_category(status))}</strong>"
-        f" &middot; traumatic tap: {escape(_tap(status))}</p>"
+        f"<p><strong>{label}: {escape(_category(status))}</strong> &middot; traumatic tap: {escape(_tap(status))}</p>"
     )
     parts.append(_list([line.strip() for line in status.get("rationale", [])]))
     if status.get("missing"):
@@ -212,9 +211,7 @@ def render_clinical_html(result: dict[str, Any]) -> str:
         ):
             if item.get(key):
                 parts.append(f"<div>{title}:</div>" + _list(item[key]))
-        parts.append(
-            "<details><summary>Sources</summary>" + _list(item.get("sources", [])) + "</details></li>"
-        )
+        parts.append("<details><summary>Sources</summary>" + _list(item.get("sources", [])) + "</details></li>")
     parts.append("</ol>")
     if result.get("warnings"):
         parts.append("<h3>Warnings</h3>" + _list(result["warnings"], "cnmri-warnings"))
