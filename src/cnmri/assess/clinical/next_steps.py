@@ -57,9 +57,24 @@ S_CVST = "Saposnik G et al., AHA statement on cerebral venous thrombosis, Stroke
 PLATELETS_FOR_LP_PER_UL = 50_000
 INR_FOR_LP = 1.5
 PRIORITY_ORDER = {"urgent": 0, "before_lumbar_puncture": 1, "recommended": 2}
+#: Every step this module can give (docs/clinical.md lists each).
+STEP_IDS = (
+    "aciclovir",
+    "antifungal_debridement",
+    "airway_endoscopy",
+    "fvc_monitoring",
+    "stop_nelarabine",
+    "vincristine_review",
+    "lp_platelets",
+    "lp_coagulation",
+    "lp_pressure",
+    "marrow_mrd",
+    "venography",
+)
 
 
 def _step(step_id: str, priority: str, text: str, reason: str, source: str) -> dict[str, Any]:
+    assert step_id in STEP_IDS, step_id
     return {"id": step_id, "priority": priority, "step": text, "reason": reason, "source": source}
 
 
@@ -310,4 +325,4 @@ def safety_next_steps(
     return sorted(steps, key=lambda step: PRIORITY_ORDER[step["priority"]])
 
 
-__all__ = ["INR_FOR_LP", "PLATELETS_FOR_LP_PER_UL", "safety_next_steps"]
+__all__ = ["INR_FOR_LP", "PLATELETS_FOR_LP_PER_UL", "STEP_IDS", "safety_next_steps"]
