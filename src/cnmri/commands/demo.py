@@ -35,7 +35,7 @@ def demo_clinical_case() -> Path:
     """The clinical case joined to the demo images (the motivating case; nerve findings from the images)."""
     from importlib import resources
 
-    return Path(str(resources.files("cnmri.data").joinpath("demo_clinical_case.yaml")))
+    return Path(str(resources.files("cnmri").joinpath("data", "demo_clinical_case.yaml")))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -522,7 +522,7 @@ def parse_differential(data: Any, origin: str = DATA_FILE) -> Differential:
 @cache
 def load_differential() -> Differential:
     """The shipped differential (read once)."""
-    text = resources.files("cnmri.data").joinpath(DATA_FILE).read_text(encoding="utf-8")
+    text = resources.files("cnmri").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
