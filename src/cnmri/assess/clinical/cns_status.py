@@ -512,9 +512,10 @@ def _classify(
     if signs:
         result.category = "CNS3"
         result.subcategory = "CNS3c" if framework == "COG" else None
-        result.cite(
-            sign_rule, f"Clinical sign of CNS leukemia: {' and '.join(signs)}: {label}, whatever the CSF."
-        )
+        only_presumptive = not standalone and csf.category != "CNS3"
+        provisional = only_presumptive and leading is not None and not leading[2]
+        verdict = f"{label} if no other cause explains it" if provisional else f"{label}, whatever the CSF"
+        result.cite(sign_rule, f"Clinical sign of CNS leukemia: {' and '.join(signs)}: {verdict}.")
         if facts.palsies:
             result.cite(
                 "palsy_tool",
@@ -527,8 +528,7 @@ def _classify(
             if rule_id not in result.rule_ids:
                 result.rule_ids.append(rule_id)
         result.sb = csf.sb
-        only_presumptive = not standalone and csf.category != "CNS3"
-        if only_presumptive and leading is not None and not leading[2]:
+        if provisional and leading is not None:
             # The sign is the only CNS3 criterion and another cause explains it best: provisional.
             alternative = leading[0]
             result.category, result.subcategory = "indeterminate", None

@@ -156,7 +156,8 @@ def assess_cns_relapse(case: ClinicalCase, leading: Leading | None) -> dict[str,
     if status == "met":
         relapse_type = _relapse_type(case, rationale, missing)
         sources.append(S_MRD)
-    elif status == "indeterminate" and case.marrow.blasts_percent is None:
+    elif status == "indeterminate" and case.marrow.blasts_percent is None and (leading is None or leading[2]):
+        # Asked for when a leukemic cause leads; not when another cause explains the sign best.
         missing.append(MARROW_NEEDED)
     return {
         "status": status,
