@@ -381,3 +381,12 @@ def test_a_malformed_data_file_is_refused_naming_the_item(
     mutate(data)
     with pytest.raises(DifferentialDataError, match=fragment.replace("(", r"\(")):
         parse_differential(data)
+
+
+def test_the_data_files_are_shipped_as_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-data"]
+    for name in ("data/differential_v2.yaml", "data/demo_clinical_case.yaml"):
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in globs["cnmri"]), name
