@@ -54,6 +54,8 @@ class AnalyzeOptions:
     min_ncc: float = MIN_SKULL_BASE_NCC
     report: bool = True
     clinical: Path | None = None
+    #: an earlier analysis (output folder or findings.json) to compare this one with
+    baseline: Path | None = None
     inputs_meta: dict[str, Any] | None = None
     study_meta: dict[str, Any] | None = None
     extra_warnings: list[str] = field(default_factory=list)
@@ -71,6 +73,7 @@ class Analysis:
     label_keys: dict[int, str]
     centerlines_mm: dict[str, np.ndarray]
     clinical_html: str | None = None
+    comparison_html: str | None = None
 
 
 class Stopwatch:
@@ -473,15 +476,37 @@ def analyze_study(pre: Path | None, post: Path, out_dir: Path, options: AnalyzeO
     options = options or AnalyzeOptions()
     out_dir = Path(out_dir)
     check_writable_parent(out_dir)
+    baseline = _read_baseline(options.baseline) if options.baseline is not None else None
     analysis = run_analysis(Path(pre) if pre else None, Path(post), options)
     if options.clinical is not None:
-        _join_clinical(analysis, options.clinical)
+        join_clinical(analysis, options.clinical)
+    if baseline is not None:
+        join_comparison(analysis, baseline)
     with atomic_output_dir(out_dir) as tmp:
         write_outputs(analysis, tmp, report=options.report)
     return analysis.findings
 
 
-def _join_clinical(analysis: Analysis, case_path: Path) -> None:
+def _read_baseline(path: Path) -> dict[str, Any]:
+    """The baseline findings, checked before the (long) analysis so a bad path fails at once."""
+    from cnmri.report.compare import compare_findings, read_findings
+
+    baseline = read_findings(path)
+    compare_findings(baseline, baseline)  # raises InputError naming the field when unusable
+    return baseline
+
+
+def join_comparison(analysis: Analysis, baseline: dict[str, Any]) -> None:
+    """Embed the follow-up comparison with ``baseline`` (findings ``comparison``, a report section)."""
+    from cnmri.report.compare import compare_findings, plot_comparison, render_comparison_section
+
+    comparison = compare_findings(baseline, analysis.findings)
+    analysis.findings["comparison"] = comparison
+    analysis.findings["warnings"].extend(f"comparison: {w}" for w in comparison["warnings"])
+    analysis.comparison_html = render_comparison_section(comparison, plot_comparison(comparison))
+
+
+def join_clinical(analysis: Analysis, case_path: Path) -> None:
     from cnmri.assess.clinical import evaluate_case, load_case, render_clinical_html
 
     case = load_case(case_path)
@@ -489,8 +514,12 @@ def _join_clinical(analysis: Analysis, case_path: Path) -> None:
     imaging = getattr(case, "imaging", None)
     override = getattr(imaging, "nerve_findings", None) if imaging is not None else None
     result = evaluate_case(case, nerve_findings_override=None if override else list(imaging_nerves))
-    analysis.findings["cns_status"] = result["cns_status"]
-    analysis.findings["differential"] = result["differential"]
+    for key in ("cns_status", "cns_relapse", "differential", "differential_version", "next_steps"):
+        if key in result:
+            analysis.findings[key] = result[key]
     analysis.findings["clinical_nerve_findings_from"] = "case file" if override else "images"
     analysis.findings["warnings"].extend(f"clinical: {w}" for w in result.get("warnings", []))
     analysis.clinical_html = render_clinical_html(result)
+
+
+_join_clinical = join_clinical  # the earlier private name

@@ -21,7 +21,10 @@ def _only_this_command(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["clinical", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("CNS status (Children's Oncology Group): CNS3 (CNS3c)")
+    # On therapy the relapse question leads; the diagnostic CNS status follows.
+    assert out.startswith("CNS relapse (on therapy): met")
+    assert "CNS status by the diagnostic definitions (Children's Oncology Group): CNS3 (CNS3c)" in out
+    assert out.index("CNS relapse") < out.index("CNS status") < out.index("Next steps") < out.index("Differential")
     assert "Leukemic infiltration" in out
 
 
@@ -44,7 +47,7 @@ def test_framework_and_boundary_flags(tmp_path: Path, capsys: pytest.CaptureFixt
         json.dumps(
             {
                 "csf": {"wbc_per_ul": 50, "rbc_per_ul": 10000, "blasts": True},
-                "blood": {"wbc_per_ul": 10000, "rbc_per_ul": 4000000},
+                "blood": {"wbc_per_ul": 10000, "rbc_per_ul": 4000000, "blasts": True},
                 "exam": {"cranial_nerve_palsies": []},
             }
         )

@@ -27,6 +27,7 @@ def complete_cases(draw: Any) -> dict[str, Any]:
         "blood": {
             "wbc_per_ul": draw(st.integers(0, 200_000)),
             "rbc_per_ul": draw(st.integers(500_000, 6_000_000)),
+            "blasts": draw(st.booleans()),
         },
         "exam": {
             "cranial_nerve_palsies": draw(st.sampled_from([[], ["CN7-left"], ["CN6-left", "CN6-right"]]))
@@ -45,6 +46,7 @@ def partial_cases(draw: Any) -> dict[str, Any]:
         ("csf", "blasts"),
         ("blood", "wbc_per_ul"),
         ("blood", "rbc_per_ul"),
+        ("blood", "blasts"),
     ):
         if draw(st.booleans()):
             data[section][field] = None
@@ -102,6 +104,7 @@ def test_missing_data_never_yields_a_definite_category(
         ("csf", "blasts"),
         ("blood", "wbc_per_ul"),
         ("blood", "rbc_per_ul"),
+        ("blood", "blasts"),
     ):
         if draw.draw(st.booleans()):
             partial[section][field] = None

@@ -16,13 +16,14 @@ def make_case(
     blasts: bool | None = None,
     blood_wbc: float | None = None,
     blood_rbc: float | None = None,
+    blood_blasts: bool | None = True,  # Steinherz/Bleyer applies only with blasts in the blood
     palsies: list[str] | None = None,
     mass: bool | None = None,
 ) -> ClinicalCase:
     data: dict[str, Any] = {
         "disease": {"type": "B-ALL"},
         "csf": {"wbc_per_ul": wbc, "rbc_per_ul": rbc, "blasts": blasts},
-        "blood": {"wbc_per_ul": blood_wbc, "rbc_per_ul": blood_rbc},
+        "blood": {"wbc_per_ul": blood_wbc, "rbc_per_ul": blood_rbc, "blasts": blood_blasts},
         "exam": {"cranial_nerve_palsies": [] if palsies is None else palsies},
         "imaging": {"intracranial_mass": False if mass is None else mass},
     }

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA); recorded, not yet measured")
     p.add_argument("--flair-post", type=Path, help="post-contrast FLAIR; recorded, not yet measured")
     p.add_argument("--clinical", type=Path, help="clinical case (YAML/JSON, CONTRACTS §4) to join to the images")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="PREVIOUS_OUT",
+        help="an earlier analysis of the same patient (output folder): embed the follow-up comparison",
+    )
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (written atomically)")
     p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
     p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
@@ -61,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         threads=max(1, args.threads),
         report=not args.no_report,
         clinical=args.clinical,
+        baseline=args.baseline,
     )
     for role, path in (("--ciss", args.ciss), ("--flair-post", args.flair_post)):
         if path is not None:

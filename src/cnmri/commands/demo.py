@@ -2,7 +2,9 @@
 
 The seed case is the real Colin27 head as the pre-contrast image and a post-contrast image with
 thickening and intense enhancement of both facial nerves and both glossopharyngeal nerves, plus the
-normal physiologic enhancement every post-contrast scan has (see :mod:`cnmri.phantom`).
+normal physiologic enhancement every post-contrast scan has (see :mod:`cnmri.phantom`). The clinical data
+of the motivating case (``cnmri/data/demo_clinical_case.yaml``) is joined to it, so the report shows the
+CNS relapse and status, the differential and the next steps as well.
 """
 
 from __future__ import annotations
@@ -29,10 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def demo_clinical_case() -> Path:
+    """The clinical case joined to the demo images (the motivating case; nerve findings from the images)."""
+    from importlib import resources
+
+    return Path(str(resources.files("cnmri").joinpath("data", "demo_clinical_case.yaml")))
+
+
 def run(args: argparse.Namespace) -> int:
     from cnmri.io.outputs import atomic_output_dir, check_writable_parent
     from cnmri.phantom.generator import demo_spec, generate_case, write_case
-    from cnmri.pipeline import AnalyzeOptions, run_analysis
+    from cnmri.pipeline import AnalyzeOptions, join_clinical, run_analysis
     from cnmri.report.writers import write_outputs
     from cnmri.templates import load_template
 
@@ -46,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         write_case(case, inputs)
         analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template_volume=base))
         analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
+        # The motivating case's clinical data: the demo shows CNS status, relapse, differential and next steps.
+        join_clinical(analysis, demo_clinical_case())
         write_outputs(analysis, tmp)
     pattern = analysis.findings["pattern"]
     print(

@@ -624,12 +624,16 @@ def _mosaic(findings: Mapping[str, Any], images: ReportImages) -> str:
 
 
 def render_report_html(
-    findings: Mapping[str, Any], images: ReportImages, clinical_html: str | None = None
+    findings: Mapping[str, Any],
+    images: ReportImages,
+    clinical_html: str | None = None,
+    comparison_html: str | None = None,
 ) -> str:
     """The whole report as one self-contained HTML string.
 
     ``findings`` is the CONTRACTS.md §2 dictionary. ``clinical_html`` is an already-rendered, trusted
-    fragment (CNS status and differential) placed in its own section; everything else is escaped here.
+    fragment (CNS status and differential) placed in its own section; ``comparison_html`` likewise the
+follow-up comparison section (``analyze --baseline``); everything else is escaped here.
     """
     software = findings.get("software") or {}
     sections = [
@@ -642,6 +646,9 @@ def render_report_html(
     ]
     if clinical_html:
         sections.append(f'<section class="clinical"><h2>Clinical context</h2>{clinical_html}</section>')
+    if comparison_html:
+        # An already-escaped section from cnmri.report.compare (a follow-up reads as one report).
+        sections.append(comparison_html)
     sections += [
         "<h2>Key images of abnormal nerves</h2>",
         _key_images(findings, images),

@@ -97,5 +97,10 @@ def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None
             label_keys=analysis.label_keys,
             centerlines_mm=analysis.centerlines_mm,
         )
-        html = render_report_html(analysis.findings, images, clinical_html=analysis.clinical_html)
+        html = render_report_html(
+            analysis.findings,
+            images,
+            clinical_html=analysis.clinical_html,
+            comparison_html=analysis.comparison_html,
+        )
         write_text_atomic(folder / "report.html", html)

@@ -7,8 +7,9 @@ Typical use::
     print(render_clinical_text(result))
     fragment = render_clinical_html(result)          # embedded in report.html
 
-``evaluate_case`` returns the CONTRACTS.md §4 objects plus ``warnings`` (e.g. medications not
-considered) and ``notice`` (the decision-support statement).
+``evaluate_case`` returns the CONTRACTS.md §4 objects (``cns_status``, on therapy ``cns_relapse``,
+``differential`` with tiers, ``differential_version``) plus ``next_steps`` (safety first, each cited),
+``warnings`` (e.g. medications not considered) and ``notice`` (the decision-support statement).
 """
 
 from __future__ import annotations
@@ -23,9 +24,21 @@ from cnmri.assess.clinical.cns_status import (
     assess_cns_status,
     steinherz_bleyer,
 )
-from cnmri.assess.clinical.differential import DIAGNOSES, rank_differential, unconsidered_medications
+from cnmri.assess.clinical.differential import (
+    DIAGNOSES,
+    DIFFERENTIAL_VERSION,
+    LEUKEMIC_DIAGNOSES,
+    make_facts,
+    rank_differential,
+    unconsidered_medications,
+)
 from cnmri.assess.clinical.model import ClinicalCase, case_from_dict, load_case, validate_nerve_sides
+from cnmri.assess.clinical.next_steps import safety_next_steps
+from cnmri.assess.clinical.relapse import assess_cns_relapse
 from cnmri.assess.clinical.render import NOTICE, render_clinical_html, render_clinical_text
+
+#: A steroid or intrathecal dose this recent makes a negative cytospin less reassuring.
+STEROID_IT_WARNING_DAYS = 7
 
 
 def evaluate_case(
@@ -51,24 +64,49 @@ def evaluate_case(
         if nerve_findings_override is not None
         else None
     )
-    status = assess_cns_status(case, framework=framework, sb_boundary=sb_boundary, nerve_findings=findings)
     differential = rank_differential(case, nerve_findings=findings)
     top = differential[0]
-    if case.exam.cranial_nerve_palsies and top["diagnosis"] != "leukemic_infiltration":
-        status["rationale"].append(
-            f"Caution: the differential ranks '{top['label']}' first; the palsy rule applies only to a palsy "
-            "not explained by another cause."
-        )
+    leading = (top["diagnosis"], top["label"], top["diagnosis"] in LEUKEMIC_DIAGNOSES)
+    facts = make_facts(case, findings)
+    recent = [
+        days
+        for days in (facts.drug_days("steroid"), facts.drug_days("intrathecal"))
+        if days is not None and days <= STEROID_IT_WARNING_DAYS
+    ]
+    status = assess_cns_status(
+        case,
+        framework=framework,
+        sb_boundary=sb_boundary,
+        nerve_findings=findings,
+        leading=leading,
+        steroid_or_it_days=min(recent) if recent else None,
+    )
+    relapse = assess_cns_relapse(case, leading) if status["context"] == "on_therapy" else None
     warnings = unconsidered_medications(case)
+    if status["context"] is None:
+        warnings.append(
+            "disease.phase not given: diagnosis or on therapy (CNS relapse) cannot be told apart; give it"
+        )
     if findings is not None and case.imaging.nerve_findings is not None:
         warnings.append(
             "imaging.nerve_findings in the case was replaced by the nerve findings from the images"
         )
-    return {"cns_status": status, "differential": differential, "warnings": warnings, "notice": NOTICE}
+    result: dict[str, Any] = {"cns_status": status}
+    if relapse is not None:
+        result["cns_relapse"] = relapse
+    result.update(
+        differential=differential,
+        differential_version=DIFFERENTIAL_VERSION,
+        next_steps=safety_next_steps(facts, differential, relapse),
+        warnings=warnings,
+        notice=NOTICE,
+    )
+    return result
 
 
 __all__ = [
     "DIAGNOSES",
+    "DIFFERENTIAL_VERSION",
     "FRAMEWORKS",
     "NOTICE",
     "RULES",

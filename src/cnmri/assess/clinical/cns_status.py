@@ -6,10 +6,14 @@ beside it. Every rule below carries its source; :data:`RULES` is the single tabl
 
 The decision uses, in this order:
 
-1. Clinical signs: a cranial nerve palsy or an intracranial mass makes the status CNS3 (COG CNS3c)
-   whatever the CSF shows.
+1. Clinical signs: a cranial nerve palsy, eye involvement, a hypothalamic syndrome or an intracranial
+   mass makes the status CNS3 (COG CNS3c) whatever the CSF shows. The palsy and mass rules presume the
+   sign has no other cause: when the differential ranks a non-leukemic cause first and a palsy or mass
+   is the only CNS3 criterion, the status is ``indeterminate`` with that ``alternative_cause``
+   ("CNS3c only if <cause> is excluded").
 2. The CSF read on cytospin: blasts (yes/no), WBC per µL against 5, RBC per µL against 10 (traumatic
-   tap), and for a traumatic tap with ≥5 WBC/µL and blasts the Steinherz/Bleyer ratio against the blood.
+   tap), and for a traumatic tap with ≥5 WBC/µL and blasts, when the blood has blasts, the
+   Steinherz/Bleyer ratio against the blood (COG applies it only then).
 
 When the data a step needs is missing the category is ``indeterminate`` and ``missing`` names what to
 obtain; a value is never assumed. A sub-category that cannot be decided is ``None`` and its missing
@@ -95,6 +99,14 @@ RULES: dict[str, Rule] = {
             "L",
         ),
         Rule(
+            "sb_needs_blood_blasts",
+            "The Steinherz/Bleyer algorithm is used only if the patient has leukemic cells in the peripheral "
+            "blood; without circulating blasts, blood contamination cannot explain blasts in the CSF, so a "
+            "traumatic tap with ≥5 WBC/µL and blasts is CNS3.",
+            _COG_TEMPLATE + " ('if the patient has leukemic cells in the peripheral blood')",
+            "M",
+        ),
+        Rule(
             "palsy_cog",
             "Clinical signs of CNS leukemia (cranial nerve palsy, brain or eye involvement, hypothalamic "
             "syndrome) make the status CNS3 (COG CNS3c) whatever the CSF shows.",
@@ -137,10 +149,33 @@ RULES: dict[str, Rule] = {
             "M",
         ),
         Rule(
+            "palsy_provisional",
+            "When a palsy or an imaging finding is the only CNS3 criterion and another cause leads the "
+            "differential, the status is indeterminate: CNS3c only if that cause is excluded.",
+            "The palsy rules presume an unexplained palsy (Chinese pediatric guideline 2014: 'other causes "
+            "excluded', doi:10.3760/cma.j.issn.0578-1310.2014.09.001); issue 15 safety review",
+            "M",
+        ),
+        Rule(
             "mri_support",
-            "Cranial nerve thickening or enhancement on MRI supports CNS leukemia but is not in the "
-            "definitions: label it 'CNS3-equivalent / probable CNS leukemia' and exclude the mimics.",
+            "Cranial nerve thickening or enhancement on MRI supports CNS leukemia but is not part of any CNS "
+            "status definition; it never sets the category, and the mimics must be excluded.",
             "EANO-ESMO type IIA 'probable' (Neuro-Oncol 2021;23:1100; validated in solid tumours only)",
+            "M",
+        ),
+        Rule(
+            "adult",
+            "CNS1–3 and Steinherz/Bleyer are paediatric frameworks. In adult ALL several groups treat any "
+            "blasts on a non-traumatic tap as CNS disease, whatever the cell count.",
+            "Ko SY et al., Int J Lab Hematol 2014;36:451 (adult ALL, blasts regardless of count); "
+            "Del Principe MI et al., Mediterr J Hematol Infect Dis 2014;6:e2014075",
+            "H",
+        ),
+        Rule(
+            "steroids_it",
+            "Systemic dexamethasone reaches the CSF, and intrathecal therapy acts there directly: after "
+            "either, a cytospin without blasts is less reassuring.",
+            "Balis FM et al., J Clin Oncol 1987;5:202 (CSF penetration of dexamethasone vs prednisolone)",
             "M",
         ),
         Rule(
@@ -172,6 +207,8 @@ class _Facts:
     blood_blasts: bool | None
     palsies: tuple[str, ...] | None
     mass: bool | None
+    eye: bool | None
+    hypothalamic: bool | None
     flow: str | None
     nerve_findings: tuple[str, ...] | None
     disease: str | None
@@ -189,6 +226,8 @@ def _facts(case: ClinicalCase, nerve_findings: list[str] | None) -> _Facts:
         blood_blasts=case.blood.blasts,
         palsies=tuple(palsies) if palsies is not None else None,
         mass=case.imaging.intracranial_mass,
+        eye=case.exam.eye_involvement,
+        hypothalamic=case.exam.hypothalamic_syndrome,
         flow=case.csf.flow_cytometry,
         nerve_findings=tuple(findings) if findings is not None else None,
         disease=case.disease.type,
@@ -254,6 +293,13 @@ def _sb_step(facts: _Facts, result: _Result) -> bool | None:
     """Apply Steinherz/Bleyer when CSF WBC >= 5, blasts and a traumatic tap; None when blood counts lack."""
     assert facts.wbc is not None and facts.rbc is not None
     sb_rule = "steinherz_bleyer_ge" if result.boundary == "ge" else "steinherz_bleyer"
+    if facts.blood_blasts is False:
+        result.cite(
+            "sb_needs_blood_blasts",
+            "No blasts in the blood: the Steinherz/Bleyer algorithm does not apply (COG uses it only with "
+            "leukemic cells in the peripheral blood); contamination cannot explain the CSF blasts.",
+        )
+        return True
     if facts.blood_wbc is None or facts.blood_rbc is None:
         if facts.blood_wbc is None:
             result.need(
@@ -278,11 +324,18 @@ def _sb_step(facts: _Facts, result: _Result) -> bool | None:
         f"{SB_FACTOR} × blood WBC/RBC {result.sb['blood_wbc_rbc_ratio']:.6g} (test: CSF ratio {sign} "
         f"{SB_FACTOR} × blood ratio).",
     )
-    if facts.blood_blasts is False:
-        result.rationale.append(
-            "Blood recorded without blasts: the rule is defined for blasts in blood; blood contamination "
-            "cannot explain CSF blasts."
+    if facts.blood_blasts is None and not result.sb["positive"]:
+        # Negative only counts when blood blasts could have contaminated the tap.
+        result.need(
+            "blood.blasts (blasts in the peripheral blood: Steinherz/Bleyer applies only with circulating "
+            "blasts; without them this tap is CNS3)"
         )
+        result.cite(
+            "sb_needs_blood_blasts",
+            "Steinherz/Bleyer negative, but whether the blood has blasts is not recorded: CNS2 if it does, "
+            "CNS3 if it does not.",
+        )
+        return None
     return bool(result.sb["positive"])
 
 
@@ -408,7 +461,40 @@ def _blasts_by_wbc(facts: _Facts, result: _Result, high_rule: str, context: str 
     )
 
 
-def _classify(facts: _Facts, framework: Framework, boundary: Boundary) -> dict[str, Any]:
+#: A leading cause of the differential: (diagnosis id, label, is it a leukemic cause).
+Leading = tuple[str, str, bool]
+
+#: Phases on treatment: there the question is CNS relapse, not the diagnostic CNS status.
+ON_THERAPY_PHASES = frozenset({"induction", "consolidation", "maintenance", "relapse", "post-transplant"})
+ADULT_AGE_YEARS = 18
+
+
+def context_of(case: ClinicalCase) -> str | None:
+    """``diagnosis`` or ``on_therapy`` from ``disease.phase``; ``None`` when the phase is not given."""
+    phase = case.disease.phase
+    if phase is None:
+        return None
+    return "on_therapy" if phase in ON_THERAPY_PHASES else "diagnosis"
+
+
+def _signs(facts: _Facts) -> tuple[list[str], list[str]]:
+    """Clinical signs of CNS leukemia: (those with possible other causes, those that stand alone)."""
+    presumptive: list[str] = []
+    standalone: list[str] = []
+    if facts.palsies:
+        presumptive.append(f"cranial nerve palsy ({', '.join(facts.palsies)})")
+    if facts.mass:
+        presumptive.append("intracranial mass on imaging")
+    if facts.eye:
+        standalone.append("eye involvement (retina or optic nerve)")
+    if facts.hypothalamic:
+        standalone.append("hypothalamic syndrome")
+    return presumptive, standalone
+
+
+def _classify(
+    facts: _Facts, framework: Framework, boundary: Boundary, leading: Leading | None = None
+) -> dict[str, Any]:
     result = _Result(framework, boundary)
     csf = _Result(framework, boundary)
     if framework in ("COG", "NCCN"):
@@ -418,19 +504,18 @@ def _classify(facts: _Facts, framework: Framework, boundary: Boundary) -> dict[s
     else:
         _csf_stjude(facts, csf)
 
-    signs: list[str] = []
-    if facts.palsies:
-        signs.append(f"cranial nerve palsy ({', '.join(facts.palsies)})")
-    if facts.mass:
-        signs.append("intracranial mass on imaging")
+    presumptive, standalone = _signs(facts)
+    signs = presumptive + standalone
     sign_rule = {"COG": "palsy_cog", "NCCN": "palsy_cog", "BFM": "palsy_bfm", "StJude": "stjude"}[framework]
+    label = "CNS3c" if framework == "COG" else "CNS3"
+    alternative: str | None = None
     if signs:
         result.category = "CNS3"
         result.subcategory = "CNS3c" if framework == "COG" else None
-        label = "CNS3c" if framework == "COG" else "CNS3"
-        result.cite(
-            sign_rule, f"Clinical sign of CNS leukemia: {' and '.join(signs)}: {label}, whatever the CSF."
-        )
+        only_presumptive = not standalone and csf.category != "CNS3"
+        provisional = only_presumptive and leading is not None and not leading[2]
+        verdict = f"{label} if no other cause explains it" if provisional else f"{label}, whatever the CSF"
+        result.cite(sign_rule, f"Clinical sign of CNS leukemia: {' and '.join(signs)}: {verdict}.")
         if facts.palsies:
             result.cite(
                 "palsy_tool",
@@ -443,6 +528,17 @@ def _classify(facts: _Facts, framework: Framework, boundary: Boundary) -> dict[s
             if rule_id not in result.rule_ids:
                 result.rule_ids.append(rule_id)
         result.sb = csf.sb
+        if provisional and leading is not None:
+            # The sign is the only CNS3 criterion and another cause explains it best: provisional.
+            alternative = leading[0]
+            result.category, result.subcategory = "indeterminate", None
+            result.cite(
+                "palsy_provisional",
+                f"{label} only if {leading[1]} is excluded: the differential ranks it first and the "
+                f"{' and '.join(presumptive)} is the only CNS3 criterion.",
+            )
+            result.missing = list(csf.missing)
+            result.need(f"exclusion of {leading[0]} (the leading cause in the differential)")
     else:
         result.category, result.subcategory = csf.category, csf.subcategory
         result.rationale, result.missing, result.rule_ids, result.sb = (
@@ -467,6 +563,7 @@ def _classify(facts: _Facts, framework: Framework, boundary: Boundary) -> dict[s
         "label": FRAMEWORK_LABELS[framework],
         "category": result.category,
         "subcategory": result.subcategory,
+        "alternative_cause": alternative,
         "traumatic_tap": None if facts.rbc is None else facts.rbc >= TRAUMATIC_RBC_PER_UL,
         "bloody_tap": None if facts.rbc is None else facts.rbc >= BLOODY_RBC_PER_UL,
         "steinherz_bleyer": result.sb,
@@ -501,8 +598,9 @@ def _beside(facts: _Facts) -> dict[str, Any]:
         imaging_support = bool(facts.nerve_findings)
         if facts.nerve_findings:
             notes.append(
-                f"MRI nerve findings ({', '.join(facts.nerve_findings)}): CNS3-equivalent / probable CNS "
-                "leukemia once the mimics are excluded; not part of the definitions."
+                f"MRI nerve findings ({', '.join(facts.nerve_findings)}): support CNS leukemia once the "
+                "mimics are excluded; MRI is not part of the CNS status definitions and does not set the "
+                "category."
             )
             sources.append(RULES["mri_support"].source)
             if facts.blasts is False or facts.blasts is None:
@@ -516,42 +614,91 @@ def _beside(facts: _Facts) -> dict[str, Any]:
     }
 
 
+def _warnings(case: ClinicalCase, facts: _Facts, steroid_or_it_days: float | None) -> tuple[list[str], list[str]]:
+    """Warnings about the frameworks themselves (adult patient, CSF read after steroids or IT therapy)."""
+    warnings: list[str] = []
+    sources: list[str] = []
+    age = case.patient.age_years
+    if age is not None and age >= ADULT_AGE_YEARS:
+        text = (
+            f"Adult patient ({age:g} years): CNS1–3, the COG sub-classes and Steinherz/Bleyer are paediatric "
+            "frameworks. Several adult groups treat any blasts on a non-traumatic tap as CNS disease, "
+            "whatever the cell count"
+        )
+        if facts.blasts and facts.rbc is not None and facts.rbc < TRAUMATIC_RBC_PER_UL:
+            text += "; by that reading this tap (blasts, non-traumatic) shows CNS disease"
+        warnings.append(text + ".")
+        sources.append(RULES["adult"].source)
+    elif age is None:
+        warnings.append(
+            "patient.age_years not given: the CNS status frameworks are paediatric; adult groups read CSF "
+            "blasts more strictly."
+        )
+    if steroid_or_it_days is not None and facts.blasts is False:
+        warnings.append(
+            f"Steroids or intrathecal therapy within the last week (last dose {steroid_or_it_days:g} d ago): "
+            "a cytospin without blasts is less reassuring."
+        )
+        sources.append(RULES["steroids_it"].source)
+    if case.exam.facial_weakness_pattern == "central" and facts.palsies and any(
+        p.startswith("CN7-") for p in facts.palsies
+    ):
+        warnings.append(
+            "Facial weakness is recorded as central (forehead spared): that is a brain lesion, not a facial "
+            "nerve palsy; look for a stroke, venous thrombosis, PRES or a parenchymal mass."
+        )
+    return warnings, sources
+
+
 def assess_cns_status(
     case: ClinicalCase,
     framework: Framework = "COG",
     sb_boundary: Boundary | None = None,
     nerve_findings: list[str] | None = None,
+    leading: Leading | None = None,
+    steroid_or_it_days: float | None = None,
 ) -> dict[str, Any]:
     """CNS status of ``case`` under ``framework``, with the other frameworks beside it.
 
     ``sb_boundary`` sets the Steinherz/Bleyer comparison for every framework (``"gt"``: CSF ratio
     greater than twice the blood ratio; ``"ge"``: at least twice); ``None`` uses each framework's own
     wording (:data:`DEFAULT_BOUNDARY`). ``nerve_findings`` replaces ``case.imaging.nerve_findings``.
+    ``leading`` is the first cause of the differential ``(id, label, leukemic)``: a non-leukemic one
+    makes a palsy- or mass-only CNS3 provisional (``indeterminate`` with ``alternative_cause``);
+    ``None`` applies the definitions alone. ``steroid_or_it_days`` (days since the last steroid or
+    intrathecal dose) adds a warning to a negative cytospin.
     Returns the CONTRACTS.md §4 ``cns_status`` object.
     """
     facts = _facts(case, nerve_findings)
 
     def one(name: Framework) -> dict[str, Any]:
-        return _classify(facts, name, sb_boundary or DEFAULT_BOUNDARY[name])
+        return _classify(facts, name, sb_boundary or DEFAULT_BOUNDARY[name], leading)
 
     primary = one(framework)
     beside = _beside(facts)
+    warnings, warning_sources = _warnings(case, facts, steroid_or_it_days)
     primary["rationale"] = primary["rationale"] + beside["notes"]
-    primary["sources"] = list(dict.fromkeys(primary["sources"] + beside["sources"]))
+    primary["sources"] = list(dict.fromkeys(primary["sources"] + beside["sources"] + warning_sources))
     primary["flow_cytometry"] = beside["flow_cytometry"]
     primary["imaging_support"] = beside["imaging_support"]
+    primary["context"] = context_of(case)
+    primary["warnings"] = warnings
     primary["other_frameworks"] = [one(name) for name in FRAMEWORKS if name != framework]
     return primary
 
 
 __all__ = [
+    "ADULT_AGE_YEARS",
     "CATEGORY_RANK",
     "DEFAULT_BOUNDARY",
     "FRAMEWORKS",
+    "ON_THERAPY_PHASES",
     "RULES",
     "Boundary",
     "Framework",
+    "Leading",
     "Rule",
     "assess_cns_status",
+    "context_of",
     "steinherz_bleyer",
 ]

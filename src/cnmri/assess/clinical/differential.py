@@ -1,19 +1,23 @@
 """Differential diagnosis of cranial neuropathy in a patient with leukemia or lymphoma.
 
-Each entity is a list of explicit features. A feature is a test on the case, a number of points, a
-sentence shown to the reader and the source it rests on. Positive points are evidence *for* the entity,
-negative points evidence *against* it.
+The entities, their features, weights and sources live in a versioned data file
+(``cnmri/data/differential_v2.yaml``); this module is the small engine that reads it, checks it, and
+applies it to a case. A feature is a test on the case, a number of points, a sentence shown to the
+reader and the source it rests on. Positive points are evidence *for* the entity, negative points
+evidence *against* it.
 
 Scoring (transparent, hand-set, not fitted to data)::
 
     points(entity) = base(entity) + sum(points of every feature that is present)
-    score(entity)  = clip(1 / (1 + exp(-points)), 0.01, 0.95)
+    tier(entity)   = leading | possible | unlikely     (thresholds on points, in the data file)
+    score(entity)  = min(cap, exp(points) / sum over entities of exp(points))
 
 Points are on a natural-log odds scale in spirit (1 point ≈ a likelihood ratio of e ≈ 2.7), set by hand
-from the strength of each discriminator in the cited sources; they are not estimated from data. Entities are
-ranked by points. The score is a ranking aid on 0–1, not a probability of disease, and is capped at 0.95
-so that no entity is ever presented as certain. A feature whose data is missing does not count; the
-fields that would inform an entity are listed under ``missing``.
+from the strength of each discriminator in the cited sources; they are not estimated from data. Entities
+are ranked by points. The tier is the result to read; the score is kept for compatibility and is each
+entity's share of the support among the listed entities (they sum to about 1), capped (0.8 in version 2)
+because the list is not exhaustive and the weights are hand-set. A feature whose data is missing does
+not count; the fields that would inform an entity are listed under ``missing``.
 """
 
 from __future__ import annotations
@@ -22,12 +26,18 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Any
 
-from cnmri.assess.clinical.model import ClinicalCase
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cnmri.assess.clinical.model import ClinicalCase
+from cnmri.errors import CnmriError
+
+DATA_FILE = "differential_v2.yaml"
 SCORE_FLOOR = 0.01
-SCORE_CAP = 0.95
 
 #: Canonical medication name -> accepted spellings (lower case, spaces and hyphens as underscores).
 MEDICATION_ALIASES: dict[str, tuple[str, ...]] = {
@@ -41,15 +51,9 @@ MEDICATION_ALIASES: dict[str, tuple[str, ...]] = {
         "triple_intrathecal_therapy",
         "itt",
     ),
+    "intrathecal_cytarabine": ("intrathecal_cytarabine", "it_cytarabine", "it_ara_c"),
     "methotrexate": ("methotrexate", "mtx", "high_dose_methotrexate", "hd_mtx", "hdmtx"),
-    "cytarabine": (
-        "cytarabine",
-        "ara_c",
-        "cytosine_arabinoside",
-        "intrathecal_cytarabine",
-        "it_cytarabine",
-        "high_dose_cytarabine",
-    ),
+    "cytarabine": ("cytarabine", "ara_c", "cytosine_arabinoside", "high_dose_cytarabine"),
     "cranial_radiotherapy": (
         "cranial_radiotherapy",
         "cranial_radiation",
@@ -57,9 +61,40 @@ MEDICATION_ALIASES: dict[str, tuple[str, ...]] = {
         "radiotherapy",
         "radiation",
     ),
+    "posaconazole": ("posaconazole", "noxafil"),
+    "voriconazole": ("voriconazole", "vfend"),
+    "itraconazole": ("itraconazole", "sporanox"),
+    "isavuconazole": ("isavuconazole", "isavuconazonium", "cresemba"),
+    "fluconazole": ("fluconazole", "diflucan"),
+    "asparaginase": (
+        "asparaginase",
+        "l_asparaginase",
+        "pegaspargase",
+        "peg_asparaginase",
+        "oncaspar",
+        "calaspargase",
+        "erwinase",
+        "crisantaspase",
+        "rylaze",
+    ),
+    "dexamethasone": ("dexamethasone", "dex"),
+    "prednisone": ("prednisone", "prednisolone"),
+    "methylprednisolone": ("methylprednisolone",),
+    "hydrocortisone": ("hydrocortisone", "intrathecal_hydrocortisone"),
 }
 _ALIAS_TO_NAME = {alias: name for name, aliases in MEDICATION_ALIASES.items() for alias in aliases}
-#: Recognised but not tied to any entity below.
+
+#: Groups a feature may name instead of one drug.
+MEDICATION_GROUPS: dict[str, tuple[str, ...]] = {
+    # Strong CYP3A4 inhibitors that raise vincristine exposure (vincristine label; Moriyama 2012).
+    "strong_azole": ("posaconazole", "voriconazole", "itraconazole"),
+    "mould_azole": ("posaconazole", "voriconazole", "itraconazole", "isavuconazole"),
+    "azole": ("posaconazole", "voriconazole", "itraconazole", "isavuconazole", "fluconazole"),
+    "any_methotrexate": ("methotrexate", "intrathecal_methotrexate"),
+    "steroid": ("dexamethasone", "prednisone", "methylprednisolone", "hydrocortisone"),
+    "intrathecal": ("intrathecal_methotrexate", "intrathecal_cytarabine"),
+}
+#: Recognised, but no feature of the differential depends on it (reported as not considered).
 NOT_LINKED = frozenset({"cytarabine"})
 
 
@@ -67,6 +102,10 @@ def canonical_medication(name: str) -> str | None:
     """The canonical name of a medication the differential knows, or ``None``."""
     key = re.sub(r"[\s\-]+", "_", name.strip().lower())
     return _ALIAS_TO_NAME.get(key)
+
+
+def _drug_names(name: str) -> tuple[str, ...]:
+    return MEDICATION_GROUPS.get(name, (name,))
 
 
 @dataclass(frozen=True)
@@ -114,10 +153,11 @@ class Facts:
         return bool(self.findings)
 
     def drug_days(self, *names: str) -> float | None:
-        """Fewest days since a dose of any of ``names``; ``math.inf`` if listed without days."""
+        """Fewest days since a dose of any of ``names`` (or groups); ``math.inf`` if listed without days."""
         if not self.medications:
             return None
-        days = [self.medications[n] for n in names if n in self.medications]
+        wanted = [drug for name in names for drug in _drug_names(name)]
+        days = [self.medications[n] for n in wanted if n in self.medications]
         if not days:
             return None
         known = [d for d in days if d is not None]
@@ -161,8 +201,7 @@ class Facts:
 
     @property
     def pet_avid(self) -> bool:
-        value = self.case.imaging.pet_avid_nerves
-        return bool(value)
+        return bool(self.case.imaging.pet_avid_nerves)
 
     @property
     def neutropenic(self) -> bool:
@@ -212,6 +251,194 @@ def unconsidered_medications(case: ClinicalCase) -> list[str]:
     return messages
 
 
+# --------------------------------------------------------------------------- tests a feature may use
+
+#: Facts of the case a feature names by a single word.
+FACT_TESTS: dict[str, Callable[[Facts], bool]] = {
+    "bilateral": lambda f: f.bilateral,
+    "unilateral": lambda f: f.unilateral,
+    "multiple_nerves": lambda f: f.multiple_nerves,
+    "single_nerve_one_side": lambda f: f.unilateral and not f.multiple_nerves,
+    "only_cn7_one_side": lambda f: f.involved in ({"CN7-left"}, {"CN7-right"}),
+    "cn7_not_involved": lambda f: bool(f.involved) and not f.has("CN7"),
+    "cn7_cn8_same_side": lambda f: any({f"CN7-{s}", f"CN8-{s}"} <= f.involved for s in ("left", "right")),
+    "mri_normal": lambda f: f.mri_normal,
+    "mri_abnormal": lambda f: f.mri_abnormal,
+    "csf_blasts": lambda f: f.csf_blasts,
+    "csf_quiet": lambda f: f.csf_quiet,
+    "pleocytosis_without_blasts": lambda f: f.pleocytosis_without_blasts,
+    "albuminocytologic": lambda f: f.albuminocytologic,
+    "pet_avid": lambda f: f.pet_avid,
+    "pet_not_avid": lambda f: f.case.imaging.pet_avid_nerves in (False, []),
+    "neutropenic": lambda f: f.neutropenic,
+    "leukemia_or_lymphoma": lambda f: f.case.disease.type in ("B-ALL", "T-ALL", "AML", "lymphoma"),
+    "csf_herpes_pcr_positive": lambda f: "positive" in (f.case.csf.pcr.VZV, f.case.csf.pcr.HSV),
+}
+
+
+def field_value(case: ClinicalCase, path: str) -> Any:
+    """The value at a dotted field path of the case (``csf.pcr.VZV``); ``None`` when not given."""
+    value: Any = case
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _is_field(path: str) -> bool:
+    section_name, _, rest = path.partition(".")
+    section = ClinicalCase.model_fields.get(section_name)
+    if section is None or not rest:
+        return False
+    model: Any = section.annotation
+    for part in rest.split("."):
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return False
+        model = fields[part].annotation
+    return True
+
+
+def _compare(op: Callable[[float, float], bool]) -> Callable[[list[Any]], Callable[[Facts], bool]]:
+    def build(args: list[Any]) -> Callable[[Facts], bool]:
+        path, limit = args
+        if not _is_field(path) or not isinstance(limit, int | float):
+            raise ValueError(f"expects [field path, number], got {args!r}")
+
+        def test(f: Facts) -> bool:
+            value = field_value(f.case, path)
+            return value is not None and op(float(value), float(limit))
+
+        return test
+
+    return build
+
+
+def _field_is(args: list[Any]) -> Callable[[Facts], bool]:
+    path, expected = args
+    if not _is_field(path):
+        raise ValueError(f"unknown field {path!r}")
+    return lambda f: field_value(f.case, path) == expected
+
+
+def _field_in(args: list[Any]) -> Callable[[Facts], bool]:
+    path, allowed = args
+    if not _is_field(path) or not isinstance(allowed, list):
+        raise ValueError(f"expects [field path, [values]], got {args!r}")
+    return lambda f: field_value(f.case, path) in allowed
+
+
+def _known_drug(name: Any) -> str:
+    if name not in MEDICATION_ALIASES and name not in MEDICATION_GROUPS:
+        raise ValueError(f"unknown medication or group {name!r}")
+    return str(name)
+
+
+def _drug_within(args: list[Any]) -> Callable[[Facts], bool]:
+    name, low, high = args
+    drug = _known_drug(name)
+    return lambda f: f.drug_within(float(low), float(high), drug)
+
+
+def _nerve_any(args: list[Any]) -> Callable[[Facts], bool]:
+    nerves = tuple(str(n) for n in args)
+    return lambda f: f.has(*nerves)
+
+
+def _build_list(args: Any) -> list[Callable[[Facts], bool]]:
+    if not isinstance(args, list) or not args:
+        raise ValueError(f"expects a non-empty list of tests, got {args!r}")
+    return [compile_test(item) for item in args]
+
+
+def _all(args: Any) -> Callable[[Facts], bool]:
+    tests = _build_list(args)
+    return lambda f: all(t(f) for t in tests)
+
+
+def _any(args: Any) -> Callable[[Facts], bool]:
+    tests = _build_list(args)
+    return lambda f: any(t(f) for t in tests)
+
+
+def _not(args: Any) -> Callable[[Facts], bool]:
+    test = compile_test(args)
+    return lambda f: not test(f)
+
+
+PARAMETRIC_TESTS: dict[str, Callable[[Any], Callable[[Facts], bool]]] = {
+    "field_is": _field_is,
+    "field_in": _field_in,
+    "field_at_least": _compare(lambda a, b: a >= b),
+    "field_above": _compare(lambda a, b: a > b),
+    "field_below": _compare(lambda a, b: a < b),
+    "nerve_any": _nerve_any,
+    "both_sides": lambda nerve: lambda f: f.both_sides(str(nerve)),
+    "drug_within": _drug_within,
+    "drug_given": lambda name: (lambda drug: lambda f: f.drug_given(drug))(_known_drug(name)),
+    "drug_absent": lambda name: (lambda drug: lambda f: f.drug_absent(drug))(_known_drug(name)),
+    "drug_timing_unknown": lambda name: (lambda drug: lambda f: f.drug_days(drug) == math.inf)(_known_drug(name)),
+    "all": _all,
+    "any": _any,
+    "not": _not,
+}
+
+
+def compile_test(spec: Any) -> Callable[[Facts], bool]:
+    """Turn a feature's ``when`` from the data file into a test; ``ValueError`` names what is wrong."""
+    if isinstance(spec, str):
+        if spec not in FACT_TESTS:
+            raise ValueError(f"unknown test {spec!r}; known: {', '.join(FACT_TESTS)}")
+        return FACT_TESTS[spec]
+    if isinstance(spec, dict) and len(spec) == 1:
+        ((name, args),) = spec.items()
+        if name not in PARAMETRIC_TESTS:
+            raise ValueError(f"unknown test {name!r}; known: {', '.join(PARAMETRIC_TESTS)}")
+        try:
+            return PARAMETRIC_TESTS[name](args)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{name}: {error}") from None
+    raise ValueError(f"a test is a name or a one-key mapping, got {spec!r}")
+
+
+# --------------------------------------------------------------------------- the data file
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _FeatureSpec(_Strict):
+    text: str = Field(min_length=1)
+    points: float
+    source: str
+    when: Any
+
+
+class _EntitySpec(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    leukemic: bool = False
+    base: float
+    features: list[_FeatureSpec]
+    next_steps: list[str] = Field(min_length=1)
+    sources: list[str] = Field(min_length=1)
+    informative_fields: list[str] = Field(default_factory=list)
+
+
+class _Tiers(_Strict):
+    leading_min_points: float
+    leading_margin_points: float = Field(ge=0)
+    possible_min_points: float
+    score_cap: float = Field(gt=0, le=1)
+
+
+class _DataFile(_Strict):
+    version: str = Field(min_length=1)
+    tiers: _Tiers
+    sources: dict[str, str]
+    entities: list[_EntitySpec] = Field(min_length=1)
+
+
 @dataclass(frozen=True)
 class Feature:
     """Evidence for (points > 0) or against (points < 0) one entity."""
@@ -231,549 +458,102 @@ class Entity:
     next_steps: tuple[str, ...]
     sources: tuple[str, ...]
     informative_fields: tuple[str, ...]  # field paths whose absence weakens the assessment
+    leukemic: bool = False
 
 
-# Sources. "M" marks secondary or partly seen sources; "author's knowledge" marks unverified ones.
-S_RADCR = "Radiol Case Rep 2025;20(12):6196, doi:10.1016/j.radcr.2025.09.019; Eurorad case 12889"
-S_INGRAM = "Ingram LC et al., Cancer 1991;67:2262 (St Jude, 1,895 ALL/NHL)"
-S_FACIAL = "Indian J Hematol Blood Transfus 2016;32:15; facial palsy 6/62 ALL, 4 T-ALL (scilit 2562a70e)"
-S_FLOW = "Thastrup M et al., Leukemia 2020, doi:10.1038/s41375-019-0570-1; Biomolecules 2022;12:813"
-S_CYTO = "Blood 2014;124:3799 (abstract): cytology sensitivity <50%; Pract Neurol 2024;24:503"
-S_MRI = "Eur J Radiol 2012;81:974 (MRI sensitivity in leukemia 20%); Sci World J 2013:248072"
-S_LEPTO = "Radiol Case Rep 2025;20(12):6196; EANO-ESMO leptomeningeal criteria, Neuro-Oncol 2021;23:1100"
-S_GRISARIU = "Grisariu S et al., Blood 2010;115:5005 (neurolymphomatosis)"
-S_MYELOID = "Secondary sources (M): myeloid sarcoma is an AML mass with restricted diffusion"
-S_VZV = "AJNR 2008;29:1743 (unilateral with otalgia); PMID 29135869 (Ramsay Hunt on 3D-FLAIR and CISS)"
-S_HSV = "Author's knowledge, no source checked (verify before relying on it)"
-S_FUNGAL = "Insights Imaging 2021 (invasive fungal sinusitis, perineural spread to V/VII, cavernous sinus)"
-S_GBS = "Secondary summary (M): albuminocytologic dissociation; cauda equina root enhancement in ~83%"
-S_VCR = (
-    "J AAPOS 2004;8:69 (vincristine VI palsy with enhancement; MRI is usually normal, vocal-cord palsy 1.36%)"
-)
-S_NEL = "AJNR 2022;43:1802; Clin Lymphoma Myeloma Leuk 2024, PMID 39013740"
-S_MTX = "Author's knowledge (M, not verified): white-matter/DWI lesions without cranial nerve enhancement"
-S_RT = "Secondary sources (M): onset months to years after radiotherapy, bulbar palsy after >10 y, atrophy"
-S_BELL = (
-    "PMC5020197 (bilateral facial palsy ≈1/5 million/yr, ~20% idiopathic); Kress B, Radiology 2004;230:504"
-)
-S_SARC = "AAN 2024 abstract (CN enhancement 52%, leptomeningeal 44%, bilateral VII 15–25%)"
-S_LYME = "Lindland ES et al., Neuroradiology 2022;64:2323"
+@dataclass(frozen=True)
+class Differential:
+    version: str
+    tiers: _Tiers
+    entities: tuple[Entity, ...]
 
-_LEUKEMIA = ("B-ALL", "T-ALL", "AML", "lymphoma")
 
-ENTITIES: tuple[Entity, ...] = (
-    Entity(
-        "leukemic_infiltration",
-        "Leukemic infiltration of cranial nerves / leptomeningeal leukemia",
-        0.0,
-        (
-            Feature("Known leukemia or lymphoma", 0.5, S_INGRAM, lambda f: f.case.disease.type in _LEUKEMIA),
-            Feature(
-                "Disease is not a leukemia or lymphoma",
-                -1.5,
-                S_INGRAM,
-                lambda f: f.case.disease.type == "other",
-            ),
-            Feature("Both sides involved", 1.5, S_RADCR, lambda f: f.bilateral),
-            Feature("Several cranial nerves involved", 1.0, S_RADCR, lambda f: f.multiple_nerves),
-            Feature(
-                "T-ALL (over-represented among leukemic palsies)",
-                0.5,
-                S_FACIAL,
-                lambda f: f.case.disease.type == "T-ALL",
-            ),
-            Feature("Facial nerve involved (the most common nerve)", 0.3, S_FACIAL, lambda f: f.has("CN7")),
-            Feature(
-                "At diagnosis or relapse",
-                0.5,
-                S_INGRAM,
-                lambda f: f.case.disease.phase in ("diagnosis", "relapse"),
-            ),
-            Feature(
-                "Leptomeningeal enhancement",
-                1.0,
-                S_LEPTO,
-                lambda f: f.case.imaging.leptomeningeal_enhancement is True,
-            ),
-            Feature("Blasts in the CSF on cytospin", 2.5, S_CYTO, lambda f: f.csf_blasts),
-            Feature(
-                "CSF flow cytometry positive", 2.0, S_FLOW, lambda f: f.case.csf.flow_cytometry == "positive"
-            ),
-            Feature("CSF WBC ≥5/µL", 0.5, S_CYTO, lambda f: (f.case.csf.wbc_per_ul or 0) >= 5),
-            Feature("Nerve thickening or enhancement on MRI", 0.5, S_RADCR, lambda f: f.mri_abnormal),
-            Feature(
-                "CSF cytology negative (weak: sensitivity <50%)",
-                -0.3,
-                S_CYTO,
-                lambda f: f.case.csf.blasts is False,
-            ),
-            Feature(
-                "CSF flow cytometry negative", -0.7, S_FLOW, lambda f: f.case.csf.flow_cytometry == "negative"
-            ),
-            Feature(
-                "MRI without nerve findings (weak: MRI sensitivity in leukemia 20–49%)",
-                -0.5,
-                S_MRI,
-                lambda f: f.mri_normal,
-            ),
-            Feature(
-                "A single nerve on one side", -0.5, S_RADCR, lambda f: f.unilateral and not f.multiple_nerves
-            ),
-            Feature("Vesicles (suggest zoster)", -0.5, S_VZV, lambda f: f.case.exam.vesicles is True),
-            Feature(
-                "CSF PCR positive for VZV or HSV",
-                -1.0,
-                S_VZV,
-                lambda f: "positive" in (f.case.csf.pcr.VZV, f.case.csf.pcr.HSV),
-            ),
-        ),
-        (
-            "Repeat the lumbar puncture with a larger volume (≥5–10 mL), processed within 30 minutes, with "
-            "cytospin and flow cytometry",
-            "Contrast MRI of the whole neuraxis (brain and spine) if not done",
-            "Exclude the mimics below before treating the finding as CNS leukemia",
-        ),
-        (S_RADCR, S_CYTO, S_FLOW, S_MRI),
-        ("csf.blasts", "csf.flow_cytometry", "imaging.nerve_findings", "imaging.leptomeningeal_enhancement"),
-    ),
-    Entity(
-        "neurolymphomatosis",
-        "Neurolymphomatosis",
-        -1.0,
-        (
-            Feature("Lymphoma", 1.0, S_GRISARIU, lambda f: f.case.disease.type == "lymphoma"),
-            Feature("Painful neuropathy", 1.0, S_GRISARIU, lambda f: f.case.exam.pain is True),
-            Feature("FDG-PET-avid nerves", 1.5, S_GRISARIU, lambda f: f.pet_avid),
-            Feature(
-                "Several nerves involved (58% multiple sites)", 0.5, S_GRISARIU, lambda f: f.multiple_nerves
-            ),
-            Feature(
-                "Limb weakness (peripheral nerves or roots)",
-                0.3,
-                S_GRISARIU,
-                lambda f: f.case.exam.limb_weakness is True,
-            ),
-            Feature("No pain", -0.5, S_GRISARIU, lambda f: f.case.exam.pain is False),
-            Feature(
-                "Nerves not FDG-avid",
-                -1.0,
-                S_GRISARIU,
-                lambda f: f.case.imaging.pet_avid_nerves in (False, []),
-            ),
-        ),
-        ("FDG-PET/CT of the nerves", "Nerve biopsy where accessible (diagnostic in 88%)"),
-        (S_GRISARIU,),
-        ("exam.pain", "imaging.pet_avid_nerves"),
-    ),
-    Entity(
-        "myeloid_sarcoma",
-        "Myeloid sarcoma (chloroma)",
-        -1.5,
-        (
-            Feature("AML", 1.5, S_MYELOID, lambda f: f.case.disease.type == "AML"),
-            Feature("Intracranial mass", 2.0, S_MYELOID, lambda f: f.case.imaging.intracranial_mass is True),
-            Feature(
-                "No mass on imaging", -1.0, S_MYELOID, lambda f: f.case.imaging.intracranial_mass is False
-            ),
-            Feature(
-                "Lymphoblastic leukemia, not AML",
-                -1.0,
-                S_MYELOID,
-                lambda f: f.case.disease.type in ("B-ALL", "T-ALL"),
-            ),
-        ),
-        ("Diffusion-weighted imaging of the mass", "Biopsy where accessible"),
-        (S_MYELOID,),
-        ("imaging.intracranial_mass", "disease.type"),
-    ),
-    Entity(
-        "vzv_reactivation",
-        "Varicella-zoster reactivation (Ramsay Hunt and cranial polyneuritis)",
-        -0.5,
-        (
-            Feature("Vesicles", 2.5, S_VZV, lambda f: f.case.exam.vesicles is True),
-            Feature("CSF VZV PCR positive", 3.0, S_VZV, lambda f: f.case.csf.pcr.VZV == "positive"),
-            Feature("Otalgia", 1.0, S_VZV, lambda f: f.case.exam.otalgia is True),
-            Feature("Pain", 0.5, S_VZV, lambda f: f.case.exam.pain is True),
-            Feature("One side only", 1.0, S_VZV, lambda f: f.unilateral),
-            Feature(
-                "Facial and vestibulocochlear nerves together on one side",
-                0.7,
-                S_VZV,
-                lambda f: any({f"CN7-{s}", f"CN8-{s}"} <= f.involved for s in ("left", "right")),
-            ),
-            Feature("CSF pleocytosis without blasts", 0.3, S_VZV, lambda f: f.pleocytosis_without_blasts),
-            Feature("Both sides involved (VZV is unilateral)", -1.5, S_VZV, lambda f: f.bilateral),
-            Feature("CSF VZV PCR negative", -1.5, S_VZV, lambda f: f.case.csf.pcr.VZV == "negative"),
-            Feature(
-                "No vesicles (weak: 30% sine herpete)", -0.3, S_VZV, lambda f: f.case.exam.vesicles is False
-            ),
-        ),
-        ("CSF VZV PCR (and swab of any vesicles)", "Contrast 3D-FLAIR for CN VIII or IAC-wall enhancement"),
-        (S_VZV,),
-        ("exam.vesicles", "exam.otalgia", "csf.pcr.VZV"),
-    ),
-    Entity(
-        "hsv_infection",
-        "Herpes simplex infection",
-        -1.5,
-        (
-            Feature("CSF HSV PCR positive", 3.0, S_HSV, lambda f: f.case.csf.pcr.HSV == "positive"),
-            Feature("Fever", 0.5, S_HSV, lambda f: f.case.exam.fever is True),
-            Feature(
-                "A single facial nerve on one side",
-                0.5,
-                S_HSV,
-                lambda f: f.involved in ({"CN7-left"}, {"CN7-right"}),
-            ),
-            Feature("CSF pleocytosis without blasts", 0.3, S_HSV, lambda f: f.pleocytosis_without_blasts),
-            Feature("CSF HSV PCR negative", -1.5, S_HSV, lambda f: f.case.csf.pcr.HSV == "negative"),
-            Feature("Both sides involved", -0.5, S_HSV, lambda f: f.bilateral),
-        ),
-        ("CSF HSV PCR",),
-        (S_HSV,),
-        ("csf.pcr.HSV",),
-    ),
-    Entity(
-        "invasive_fungal_infection",
-        "Invasive fungal infection with perineural spread (e.g. mucormycosis, aspergillosis)",
-        -1.0,
-        (
-            Feature("Neutropenia (ANC <500/µL)", 1.0, S_FUNGAL, lambda f: f.neutropenic),
-            Feature(
-                "Sinus disease on imaging", 1.5, S_FUNGAL, lambda f: f.case.imaging.sinus_disease is True
-            ),
-            Feature("Sinus symptoms", 0.8, S_FUNGAL, lambda f: f.case.exam.sinus_symptoms is True),
-            Feature(
-                "Cavernous sinus involvement",
-                1.0,
-                S_FUNGAL,
-                lambda f: f.case.imaging.cavernous_sinus_involvement is True,
-            ),
-            Feature("Trigeminal or facial nerve involved", 0.3, S_FUNGAL, lambda f: f.has("CN5", "CN7")),
-            Feature("Fever", 0.5, S_FUNGAL, lambda f: f.case.exam.fever is True),
-            Feature(
-                "No sinus disease on imaging", -1.0, S_FUNGAL, lambda f: f.case.imaging.sinus_disease is False
-            ),
-            Feature(
-                "Neutrophils ≥500/µL",
-                -0.5,
-                S_FUNGAL,
-                lambda f: f.case.blood.anc_per_ul is not None and f.case.blood.anc_per_ul >= 500,
-            ),
-        ),
-        (
-            "CT of the paranasal sinuses and ENT endoscopy ('black turbinate')",
-            "Biopsy and culture of any sinus lesion",
-        ),
-        (S_FUNGAL,),
-        ("imaging.sinus_disease", "blood.anc_per_ul", "exam.sinus_symptoms"),
-    ),
-    Entity(
-        "guillain_barre",
-        "Guillain-Barré syndrome / facial diplegia with paresthesias",
-        -1.0,
-        (
-            Feature("Areflexia", 1.5, S_GBS, lambda f: f.case.exam.areflexia is True),
-            Feature("Limb weakness", 1.0, S_GBS, lambda f: f.case.exam.limb_weakness is True),
-            Feature(
-                "Albuminocytologic dissociation (protein >45 mg/dL, WBC <10/µL)",
-                1.5,
-                S_GBS,
-                lambda f: f.albuminocytologic,
-            ),
-            Feature(
-                "Facial palsy on both sides (facial diplegia)", 0.7, S_GBS, lambda f: f.both_sides("CN7")
-            ),
-            Feature("Reflexes preserved", -1.0, S_GBS, lambda f: f.case.exam.areflexia is False),
-            Feature("Blasts in the CSF", -1.0, S_GBS, lambda f: f.csf_blasts),
-            Feature("CSF WBC ≥50/µL", -1.0, S_GBS, lambda f: (f.case.csf.wbc_per_ul or 0) >= 50),
-        ),
-        ("Nerve conduction studies", "Contrast MRI of the spine for cauda equina root enhancement"),
-        (S_GBS,),
-        ("exam.areflexia", "exam.limb_weakness", "csf.protein_mg_dl"),
-    ),
-    Entity(
-        "vincristine_neurotoxicity",
-        "Vincristine neurotoxicity (cranial neuropathy)",
-        -0.5,
-        (
-            Feature(
-                "Vincristine within the last 6 weeks",
-                2.0,
-                S_VCR,
-                lambda f: f.drug_within(0, 42, "vincristine"),
-            ),
-            Feature(
-                "Vincristine 6–13 weeks ago", 1.0, S_VCR, lambda f: f.drug_within(42.001, 90, "vincristine")
-            ),
-            Feature(
-                "Vincristine given (timing not recorded)",
-                1.0,
-                S_VCR,
-                lambda f: f.drug_days("vincristine") == math.inf,
-            ),
-            Feature("Ptosis", 1.2, S_VCR, lambda f: f.case.exam.ptosis is True),
-            Feature("Hoarseness (vocal-cord palsy)", 0.8, S_VCR, lambda f: f.case.exam.hoarseness is True),
-            Feature(
-                "Oculomotor, abducens or facial nerve involved",
-                0.3,
-                S_VCR,
-                lambda f: f.has("CN3", "CN6", "CN7"),
-            ),
-            Feature(
-                "MRI without nerve findings (usual in vincristine toxicity)",
-                1.0,
-                S_VCR,
-                lambda f: f.mri_normal,
-            ),
-            Feature("CSF without blasts and <5 WBC/µL", 0.5, S_VCR, lambda f: f.csf_quiet),
-            Feature(
-                "No vincristine on the medication list", -3.0, S_VCR, lambda f: f.drug_absent("vincristine")
-            ),
-            Feature(
-                "Last vincristine more than 6 months ago",
-                -1.5,
-                S_VCR,
-                lambda f: f.drug_within(180, 1e9, "vincristine"),
-            ),
-            Feature(
-                "Nerve thickening or enhancement on MRI (rare with vincristine)",
-                -0.8,
-                S_VCR,
-                lambda f: f.mri_abnormal,
-            ),
-            Feature("Blasts in the CSF", -0.5, S_VCR, lambda f: f.csf_blasts),
-        ),
-        (
-            "Review vincristine dose and timing with the treating team (the neuropathy is reversible "
-            "when the drug is stopped)",
-            "Nerve conduction studies",
-        ),
-        (S_VCR,),
-        ("medications", "exam.ptosis", "imaging.nerve_findings"),
-    ),
-    Entity(
-        "nelarabine_neurotoxicity",
-        "Nelarabine neurotoxicity",
-        -0.5,
-        (
-            Feature("Nelarabine 8–58 days ago", 2.5, S_NEL, lambda f: f.drug_within(8, 58, "nelarabine")),
-            Feature(
-                "Nelarabine given outside 8–58 days or timing not recorded",
-                0.5,
-                S_NEL,
-                lambda f: f.drug_given("nelarabine") and not f.drug_within(8, 58, "nelarabine"),
-            ),
-            Feature(
-                "T-ALL (nelarabine is a T-ALL drug)",
-                0.3,
-                S_NEL,
-                lambda f: f.case.disease.type == "T-ALL" and f.drug_given("nelarabine"),
-            ),
-            Feature(
-                "Limb weakness or areflexia (GBS-like syndrome)",
-                0.8,
-                S_NEL,
-                lambda f: f.case.exam.limb_weakness is True or f.case.exam.areflexia is True,
-            ),
-            Feature(
-                "White-matter lesions (leukoencephalopathy)",
-                0.7,
-                S_NEL,
-                lambda f: f.case.imaging.white_matter_lesions is True,
-            ),
-            Feature("CSF without blasts and <5 WBC/µL", 0.3, S_NEL, lambda f: f.csf_quiet),
-            Feature(
-                "No nelarabine on the medication list", -3.0, S_NEL, lambda f: f.drug_absent("nelarabine")
-            ),
-        ),
-        (
-            "Review nelarabine timing (onset 8–58 days after a dose)",
-            "Nerve conduction studies",
-            "MRI of the spine",
-        ),
-        (S_NEL,),
-        ("medications",),
-    ),
-    Entity(
-        "methotrexate_neurotoxicity",
-        "Methotrexate neurotoxicity",
-        -0.5,
-        (
-            Feature(
-                "Methotrexate (intrathecal or high-dose) within 21 days",
-                1.5,
-                S_MTX,
-                lambda f: f.drug_within(0, 21, "methotrexate", "intrathecal_methotrexate"),
-            ),
-            Feature(
-                "White-matter or DWI lesions",
-                1.5,
-                S_MTX,
-                lambda f: f.case.imaging.white_matter_lesions is True,
-            ),
-            Feature(
-                "Cranial nerve enhancement (not a methotrexate pattern)",
-                -1.0,
-                S_MTX,
-                lambda f: f.mri_abnormal,
-            ),
-            Feature(
-                "No methotrexate on the medication list",
-                -3.0,
-                S_MTX,
-                lambda f: f.drug_absent("methotrexate", "intrathecal_methotrexate"),
-            ),
-        ),
-        ("Diffusion-weighted MRI for white-matter lesions", "Review methotrexate timing and levels"),
-        (S_MTX,),
-        ("medications", "imaging.white_matter_lesions"),
-    ),
-    Entity(
-        "radiation_injury",
-        "Radiation-induced cranial neuropathy",
-        -1.0,
-        (
-            Feature(
-                "Cranial radiotherapy 3 months or more ago",
-                2.0,
-                S_RT,
-                lambda f: f.drug_within(90, 1e9, "cranial_radiotherapy"),
-            ),
-            Feature(
-                "Lower cranial (bulbar) nerves after radiotherapy",
-                0.5,
-                S_RT,
-                lambda f: f.drug_given("cranial_radiotherapy") and f.has("CN9", "CN10", "CN12"),
-            ),
-            Feature(
-                "Radiotherapy less than 3 months ago (too early)",
-                -0.5,
-                S_RT,
-                lambda f: f.drug_within(0, 89.999, "cranial_radiotherapy"),
-            ),
-            Feature(
-                "Nerve thickening or enhancement (radiation gives atrophy)",
-                -0.5,
-                S_RT,
-                lambda f: f.mri_abnormal,
-            ),
-            Feature(
-                "No cranial radiotherapy on the medication list",
-                -3.0,
-                S_RT,
-                lambda f: f.drug_absent("cranial_radiotherapy"),
-            ),
-        ),
-        ("Review radiotherapy fields, dose and dates",),
-        (S_RT,),
-        ("medications",),
-    ),
-    Entity(
-        "bell_palsy",
-        "Idiopathic facial palsy (Bell's palsy), a diagnosis of exclusion here",
-        -1.0,
-        (
-            Feature(
-                "Only the facial nerve, on one side",
-                1.5,
-                S_BELL,
-                lambda f: f.involved in ({"CN7-left"}, {"CN7-right"}),
-            ),
-            Feature("Both sides (bilateral palsy is rarely idiopathic)", -2.0, S_BELL, lambda f: f.bilateral),
-            Feature("Other cranial nerves involved", -1.5, S_BELL, lambda f: f.multiple_nerves),
-            Feature(
-                "Facial nerve not involved", -3.0, S_BELL, lambda f: bool(f.involved) and not f.has("CN7")
-            ),
-            Feature("Blasts in the CSF", -1.0, S_BELL, lambda f: f.csf_blasts),
-            Feature("Vesicles (suggest zoster)", -1.0, S_BELL, lambda f: f.case.exam.vesicles is True),
-        ),
-        ("Exclude leukemic, infectious and drug causes first (lumbar puncture, PCR, medication review)",),
-        (S_BELL,),
-        ("exam.cranial_nerve_palsies",),
-    ),
-    Entity(
-        "sarcoidosis",
-        "Neurosarcoidosis",
-        -2.0,
-        (
-            Feature(
-                "Facial palsy on both sides (15–25% in neurosarcoidosis)",
-                0.7,
-                S_SARC,
-                lambda f: f.both_sides("CN7"),
-            ),
-            Feature("CSF protein >100 mg/dL", 0.5, S_SARC, lambda f: (f.case.csf.protein_mg_dl or 0) > 100),
-            Feature(
-                "Leptomeningeal enhancement",
-                0.5,
-                S_SARC,
-                lambda f: f.case.imaging.leptomeningeal_enhancement is True,
-            ),
-            Feature("Blasts in the CSF", -1.5, S_SARC, lambda f: f.csf_blasts),
-        ),
-        ("Chest imaging for hilar lymph nodes", "Serum and CSF ACE"),
-        (S_SARC,),
-        ("csf.protein_mg_dl",),
-    ),
-    Entity(
-        "lyme",
-        "Lyme neuroborreliosis",
-        -2.0,
-        (
-            Feature(
-                "Facial nerve involved (≈95% of Lyme cranial palsies)", 0.5, S_LYME, lambda f: f.has("CN7")
-            ),
-            Feature("Facial palsy on both sides", 0.5, S_LYME, lambda f: f.both_sides("CN7")),
-            Feature("CSF pleocytosis without blasts", 0.5, S_LYME, lambda f: f.pleocytosis_without_blasts),
-            Feature("Blasts in the CSF", -1.5, S_LYME, lambda f: f.csf_blasts),
-        ),
-        (
-            "Ask about tick exposure in an endemic area",
-            "Serum and CSF Borrelia antibodies with antibody index",
-        ),
-        (S_LYME,),
-        ("csf.wbc_per_ul",),
-    ),
-)
+class DifferentialDataError(CnmriError):
+    """The shipped differential data file is malformed (a packaging or editing error)."""
 
+    exit_code = 3
+
+
+def parse_differential(data: Any, origin: str = DATA_FILE) -> Differential:
+    """Check the parsed data file against its schema and compile every test; errors name the item."""
+    try:
+        spec = _DataFile.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DifferentialDataError(f"{origin}: {where}: {first['msg']}") from None
+    seen: set[str] = set()
+    entities = []
+    for e_index, entity in enumerate(spec.entities):
+        where = f"{origin}: entities[{e_index}] ({entity.id})"
+        if entity.id in seen:
+            raise DifferentialDataError(f"{where}: duplicate id")
+        seen.add(entity.id)
+        for name in entity.sources:
+            if name not in spec.sources:
+                raise DifferentialDataError(f"{where}: unknown source {name!r}")
+        for path in entity.informative_fields:
+            if path != "medications" and not _is_field(path):
+                raise DifferentialDataError(f"{where}: informative field {path!r} is not a case field")
+        features = []
+        for f_index, feature in enumerate(entity.features):
+            if feature.source not in spec.sources:
+                raise DifferentialDataError(f"{where}.features[{f_index}]: unknown source {feature.source!r}")
+            try:
+                test = compile_test(feature.when)
+            except ValueError as error:
+                raise DifferentialDataError(f"{where}.features[{f_index}].when: {error}") from None
+            features.append(Feature(feature.text, feature.points, spec.sources[feature.source], test))
+        entities.append(
+            Entity(
+                id=entity.id,
+                label=entity.label,
+                base=entity.base,
+                features=tuple(features),
+                next_steps=tuple(entity.next_steps),
+                sources=tuple(spec.sources[name] for name in entity.sources),
+                informative_fields=tuple(entity.informative_fields),
+                leukemic=entity.leukemic,
+            )
+        )
+    return Differential(spec.version, spec.tiers, tuple(entities))
+
+
+@cache
+def load_differential() -> Differential:
+    """The shipped differential (read once)."""
+    text = resources.files("cnmri").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise DifferentialDataError(f"{DATA_FILE}: not valid YAML: {error}") from None
+    return parse_differential(data)
+
+
+DIFFERENTIAL = load_differential()
+DIFFERENTIAL_VERSION = DIFFERENTIAL.version
+ENTITIES: tuple[Entity, ...] = DIFFERENTIAL.entities
 DIAGNOSES: tuple[str, ...] = tuple(entity.id for entity in ENTITIES)
-
-_FIELD_GETTERS: dict[str, Callable[[ClinicalCase], Any]] = {
-    "csf.blasts": lambda c: c.csf.blasts,
-    "csf.flow_cytometry": lambda c: c.csf.flow_cytometry if c.csf.flow_cytometry != "not_done" else None,
-    "csf.wbc_per_ul": lambda c: c.csf.wbc_per_ul,
-    "csf.protein_mg_dl": lambda c: c.csf.protein_mg_dl,
-    "csf.pcr.VZV": lambda c: c.csf.pcr.VZV if c.csf.pcr.VZV != "not_done" else None,
-    "csf.pcr.HSV": lambda c: c.csf.pcr.HSV if c.csf.pcr.HSV != "not_done" else None,
-    "imaging.nerve_findings": lambda c: c.imaging.nerve_findings,
-    "imaging.leptomeningeal_enhancement": lambda c: c.imaging.leptomeningeal_enhancement,
-    "imaging.intracranial_mass": lambda c: c.imaging.intracranial_mass,
-    "imaging.pet_avid_nerves": lambda c: c.imaging.pet_avid_nerves,
-    "imaging.sinus_disease": lambda c: c.imaging.sinus_disease,
-    "imaging.white_matter_lesions": lambda c: c.imaging.white_matter_lesions,
-    "exam.pain": lambda c: c.exam.pain,
-    "exam.vesicles": lambda c: c.exam.vesicles,
-    "exam.otalgia": lambda c: c.exam.otalgia,
-    "exam.ptosis": lambda c: c.exam.ptosis,
-    "exam.areflexia": lambda c: c.exam.areflexia,
-    "exam.limb_weakness": lambda c: c.exam.limb_weakness,
-    "exam.sinus_symptoms": lambda c: c.exam.sinus_symptoms,
-    "exam.cranial_nerve_palsies": lambda c: c.exam.cranial_nerve_palsies,
-    "blood.anc_per_ul": lambda c: c.blood.anc_per_ul,
-    "disease.type": lambda c: c.disease.type,
-    "medications": lambda c: c.medications,
-}
+#: The causes that make a palsy count toward CNS leukemia when they lead the differential.
+LEUKEMIC_DIAGNOSES: frozenset[str] = frozenset(entity.id for entity in ENTITIES if entity.leukemic)
 
 
-def score_from_points(points: float) -> float:
-    """Logistic of the points, clipped to [0.01, 0.95] and rounded to 2 decimals: never certain."""
-    return round(min(SCORE_CAP, max(SCORE_FLOOR, 1.0 / (1.0 + math.exp(-points)))), 2)
+# --------------------------------------------------------------------------- applying it
 
 
 def _signed(points: float) -> str:
     return f"{points:+.1f}"
+
+
+def _missing_fields(entity: Entity, case: ClinicalCase, nerve_findings_given: bool) -> list[str]:
+    missing = []
+    for path in entity.informative_fields:
+        if path == "imaging.nerve_findings" and nerve_findings_given:
+            continue
+        value = case.medications if path == "medications" else field_value(case, path)
+        if value is None or value == "not_done":
+            missing.append(path)
+    return missing
 
 
 def _assess(entity: Entity, facts: Facts, nerve_findings_given: bool) -> dict[str, Any]:
@@ -789,49 +569,76 @@ def _assess(entity: Entity, facts: Facts, nerve_findings_given: bool) -> dict[st
         (evidence_for if feature.points > 0 else against).append(line)
         if feature.source not in sources:
             sources.append(feature.source)
-    missing = []
-    for path in entity.informative_fields:
-        if path == "imaging.nerve_findings" and nerve_findings_given:
-            continue
-        if _FIELD_GETTERS[path](facts.case) is None:
-            missing.append(path)
     return {
         "diagnosis": entity.id,
         "label": entity.label,
-        "score": score_from_points(points),
         "points": round(points, 2),
         "base_points": entity.base,
         "for": evidence_for,
         "against": against,
         "next_steps": list(entity.next_steps),
-        "missing": missing,
+        "missing": _missing_fields(entity, facts.case, nerve_findings_given),
         "sources": sources,
     }
 
 
-def rank_differential(case: ClinicalCase, nerve_findings: list[str] | None = None) -> list[dict[str, Any]]:
-    """All entities, most supported first (ties keep the order of :data:`ENTITIES`).
+def tier_of(points: float, top_points: float, tiers: _Tiers | None = None) -> str:
+    """``leading``, ``possible`` or ``unlikely`` from an entity's points and the first entity's."""
+    tiers = tiers or DIFFERENTIAL.tiers
+    if points >= tiers.leading_min_points and points >= top_points - tiers.leading_margin_points:
+        return "leading"
+    return "possible" if points >= tiers.possible_min_points else "unlikely"
 
-    Each item is the CONTRACTS.md §4 differential object plus ``points``, ``base_points`` and
-    ``missing`` (fields that would inform this entity but were not given).
+
+def scores_from_points(points: list[float], cap: float | None = None) -> list[float]:
+    """Each entity's share of exp(points) over all entities, within [0.01, cap], 2 decimals."""
+    cap = DIFFERENTIAL.tiers.score_cap if cap is None else cap
+    if not points:
+        return []
+    top = max(points)
+    weights = [math.exp(p - top) for p in points]  # shifted: no overflow
+    total = sum(weights)
+    return [round(min(cap, max(SCORE_FLOOR, w / total)), 2) for w in weights]
+
+
+def rank_differential(case: ClinicalCase, nerve_findings: list[str] | None = None) -> list[dict[str, Any]]:
+    """All entities, most supported first (ties keep the order of the data file).
+
+    Each item is the CONTRACTS.md §4 differential object (with ``tier``) plus ``points``,
+    ``base_points`` and ``missing`` (fields that would inform this entity but were not given).
     """
     facts = make_facts(case, nerve_findings)
     assessed = [_assess(entity, facts, nerve_findings is not None) for entity in ENTITIES]
     order = {entity.id: index for index, entity in enumerate(ENTITIES)}
-    return sorted(assessed, key=lambda item: (-item["points"], order[item["diagnosis"]]))
+    ranked = sorted(assessed, key=lambda item: (-item["points"], order[item["diagnosis"]]))
+    top = ranked[0]["points"]
+    for item, score in zip(ranked, scores_from_points([i["points"] for i in ranked]), strict=True):
+        item["tier"] = tier_of(item["points"], top)
+        item["score"] = score
+    return ranked
 
 
 __all__ = [
     "DIAGNOSES",
+    "DIFFERENTIAL_VERSION",
     "ENTITIES",
+    "FACT_TESTS",
+    "LEUKEMIC_DIAGNOSES",
     "MEDICATION_ALIASES",
-    "SCORE_CAP",
+    "MEDICATION_GROUPS",
+    "PARAMETRIC_TESTS",
+    "DifferentialDataError",
     "Entity",
     "Facts",
     "Feature",
     "canonical_medication",
+    "compile_test",
+    "field_value",
+    "load_differential",
     "make_facts",
+    "parse_differential",
     "rank_differential",
-    "score_from_points",
+    "scores_from_points",
+    "tier_of",
     "unconsidered_medications",
 ]

@@ -148,6 +148,8 @@ class Blood(_Strict):
     blasts: Flag = None
     anc_per_ul: Annotated[Number | None, _range(0, 1_000_000, "per µL")] = None
     platelets_per_ul: Annotated[Number | None, _range(0, 5_000_000, "per µL")] = None
+    #: International normalised ratio of the prothrombin time (coagulation before a lumbar puncture).
+    inr: Annotated[Number | None, _range(0.5, 20, "(INR, a ratio)")] = None
 
     @model_validator(mode="after")
     def _anc_within_wbc(self) -> Blood:
@@ -194,6 +196,21 @@ class Exam(_Strict):
     fever: Flag = None
     papilledema: Flag = None
     sinus_symptoms: Flag = None
+    #: Retinal or optic nerve infiltration (COG counts eye involvement as CNS3c).
+    eye_involvement: Flag = None
+    #: Hypothalamic syndrome (hyperphagia, weight gain; COG counts it as CNS3c).
+    hypothalamic_syndrome: Flag = None
+    #: Peripheral (whole half of the face) or central (forehead spared) facial weakness.
+    facial_weakness_pattern: Annotated[
+        Literal["peripheral", "central"] | None, BeforeValidator(_lower_text)
+    ] = None
+
+
+class Marrow(_Strict):
+    """Bone marrow at the time of the neurological event (isolated vs combined relapse)."""
+
+    mrd_percent: Annotated[Number | None, _range(0, 100, "%")] = None
+    blasts_percent: Annotated[Number | None, _range(0, 100, "%")] = None
 
 
 class Medication(_Strict):
@@ -220,6 +237,7 @@ class ClinicalCase(_Strict):
     exam: Exam = Field(default_factory=Exam)
     medications: list[Medication] | None = None
     imaging: Imaging = Field(default_factory=Imaging)
+    marrow: Marrow = Field(default_factory=Marrow)
 
     @model_validator(mode="after")
     def _csf_not_bloodier_than_blood(self) -> ClinicalCase:
@@ -243,6 +261,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "exam": Exam,
     "medications": Medication,
     "imaging": Imaging,
+    "marrow": Marrow,
 }
 
 
@@ -334,6 +353,7 @@ __all__ = [
     "Disease",
     "Exam",
     "Imaging",
+    "Marrow",
     "Medication",
     "Patient",
     "Pcr",
