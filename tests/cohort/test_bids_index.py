@@ -67,3 +67,15 @@ def test_participants_tsv_marks_controls(bids_dataset: Path) -> None:
     rows = read_participants(bids_dataset)
     assert is_control(rows["01"]) is True and is_control(rows["02"]) is False
     assert is_control({"age": "40"}) is None
+
+
+def test_a_foreign_non_empty_output_folder_is_refused(
+    bids_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "thesis"
+    out.mkdir()
+    (out / "chapter1.tex").write_text("years of work")
+    assert main(["bids", str(bids_dataset), str(out), "participant"]) == 2
+    assert "not a cnmri derivative" in capsys.readouterr().err
+    assert (out / "chapter1.tex").read_text() == "years of work"
+    assert main(["bids", str(bids_dataset), str(bids_dataset), "participant"]) == 2

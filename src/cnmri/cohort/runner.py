@@ -354,6 +354,21 @@ def _check_out_dir(bids_dir: Path, out_dir: Path) -> None:
         raise InputError(f"OUT_DIR {out_dir} contains the raw dataset {bids_dir}; choose another folder")
     if out.exists() and not out.is_dir():
         raise InputError(f"OUT_DIR {out_dir} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not _is_cnmri_derivative(out):
+        raise InputError(
+            f"OUT_DIR {out_dir} is not empty and is not a cnmri derivative dataset (its dataset_description.json "
+            "does not name cnmri in GeneratedBy); cnmri will not write into it: choose another OUT_DIR"
+        )
+
+
+def _is_cnmri_derivative(out: Path) -> bool:
+    import json
+
+    try:
+        description = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
+        return any(g.get("Name") == "cnmri" for g in description.get("GeneratedBy", []))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return False
 
 
 def _versions() -> dict[str, str]:
