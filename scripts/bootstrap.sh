@@ -11,6 +11,8 @@ need_apt=()
 [ -f /usr/share/mricron/templates/ch2.nii.gz ] || need_apt+=(mricron-data)
 "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 command -v make >/dev/null || need_apt+=(make)
+# the results-database tests start a real PostgreSQL server on loopback (docs/cohort.md)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "bootstrap: installing Debian packages: ${need_apt[*]}" >&2
