@@ -57,11 +57,11 @@ def render(template: str, **context: Any) -> str:
 
 
 @cache
-def stylesheet() -> Markup:
-    """The contents of ``report.css``, trusted (it ships with the package) and ready to inline."""
-    text = resources.files("cnmri.report").joinpath("templates", STYLESHEET).read_text(encoding="utf-8")
+def stylesheet(name: str = STYLESHEET) -> Markup:
+    """A stylesheet of the package (default ``report.css``), trusted and ready to inline in ``<style>``."""
+    text = resources.files("cnmri.report").joinpath("templates", name).read_text(encoding="utf-8")
     if "</style" in text.lower():  # would end the <style> element early
-        raise ValueError(f"{STYLESHEET} must not contain '</style'")
+        raise ValueError(f"{name} must not contain '</style'")
     return Markup(text)
 
 
