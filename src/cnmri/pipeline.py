@@ -507,7 +507,8 @@ def join_comparison(analysis: Analysis, baseline: dict[str, Any]) -> None:
 
 
 def join_clinical(analysis: Analysis, case_path: Path) -> None:
-    from cnmri.assess.clinical import evaluate_case, load_case, render_clinical_html
+    from cnmri.assess.clinical import evaluate_case, load_case
+    from cnmri.report.clinical_html import render_clinical_html
 
     case = load_case(case_path)
     imaging_nerves = analysis.findings["pattern"]["nerves"]

@@ -22,15 +22,14 @@ thresholds. Unknown fields in findings.json are ignored.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import math
-from html import escape
 from pathlib import Path
 from typing import Any
 
 from cnmri.errors import InputError
+from cnmri.report.templating import render, stylesheet
 
 COMPARISON_SCHEMA_VERSION = "1"
 ENHANCEMENT_RELATIVE_CHANGE = 0.25
@@ -350,64 +349,44 @@ def plot_comparison(result: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+#: The stylesheet of the standalone comparison page (a package file, inlined).
+COMPARISON_STYLESHEET = "comparison.css"
+
+
+def comparison_context(result: dict[str, Any], png: bytes | None = None) -> dict[str, Any]:
+    """What ``templates/comparison_section.html`` shows, as plain values (the template escapes them)."""
+    summary = result["summary"]
+    th = result["thresholds"]
+    return {
+        "css": stylesheet(COMPARISON_STYLESHEET),
+        "overall": str(summary["overall"]),
+        "baseline_abnormal": summary["baseline_abnormal_segments"],
+        "followup_abnormal": summary["followup_abnormal_segments"],
+        "counts": [(str(c), n) for c, n in summary["counts"].items() if n],
+        "thresholds": (
+            f"enhancement change ≥{th['enhancement_relative_change']:.0%} of baseline and "
+            f"≥{th['enhancement_min_absolute_change']:g}; thickness change ≥{th['thickness_change_mm']:g} mm"
+        ),
+        "warnings": [str(w) for w in result["warnings"]],
+        "png": png or None,
+        "columns": TSV_COLUMNS,
+        # Stable segments normal at both studies are left to comparison.tsv (they would fill the page).
+        "rows": [
+            (str(row["category"]), [_cell(row.get(col)) for col in TSV_COLUMNS])
+            for row in result["segments"]
+            if row["category"] != "stable" or row["baseline_abnormal"] or row["followup_abnormal"]
+        ],
+    }
+
+
 def render_comparison_section(result: dict[str, Any], png: bytes | None = None) -> str:
     """An escaped HTML ``<section>`` (for report.html or the standalone comparison page)."""
-    summary = result["summary"]
-    parts = ['<section class="cnmri-comparison">', "<h2>Follow-up comparison</h2>"]
-    parts.append(
-        f"<p>Overall: <strong>{escape(summary['overall'])}</strong> &middot; abnormal segments "
-        f"{summary['baseline_abnormal_segments']} at baseline, {summary['followup_abnormal_segments']} at "
-        "follow-up. Decision support, not a diagnosis.</p>"
-    )
-    counts = ", ".join(f"{escape(c)} {n}" for c, n in summary["counts"].items() if n)
-    parts.append(f"<p>Segments: {counts or 'none'}.</p>")
-    th = result["thresholds"]
-    parts.append(
-        f"<p>Thresholds: enhancement change ≥{th['enhancement_relative_change']:.0%} of baseline and "
-        f"≥{th['enhancement_min_absolute_change']:g}; thickness change ≥{th['thickness_change_mm']:g} mm.</p>"
-    )
-    if result["warnings"]:
-        parts.append(
-            '<ul class="cnmri-warnings">'
-            + "".join(f"<li>{escape(w)}</li>" for w in result["warnings"])
-            + "</ul>"
-        )
-    if png:
-        encoded = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<img alt="Change per segment" style="max-width:100%" src="data:image/png;base64,{encoded}">'
-        )
-    header = "".join(f"<th>{escape(col)}</th>" for col in TSV_COLUMNS)
-    body = "".join(
-        f'<tr class="cat-{escape(row["category"])}">'
-        + "".join(f"<td>{escape(_cell(row.get(col)))}</td>" for col in TSV_COLUMNS)
-        + "</tr>"
-        for row in result["segments"]
-        if row["category"] != "stable" or row["baseline_abnormal"] or row["followup_abnormal"]
-    )
-    parts.append(
-        "<table><thead><tr>" + header + "</tr></thead><tbody>" + (body or "") + "</tbody></table>"
-        "<p>Segments normal at both studies are omitted here; all are in comparison.tsv.</p>"
-    )
-    parts.append("</section>")
-    return "\n".join(parts)
-
-
-_CSS = (
-    "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;font-size:85%}"
-    "td,th{border:1px solid #ccc;padding:2px 6px}tr.cat-new td,tr.cat-progressed td{background:#fde0dc}"
-    "tr.cat-improved td,tr.cat-resolved td{background:#dcebf7}.cnmri-warnings{color:#8a4b00}"
-)
+    return render("comparison_section.html", **comparison_context(result, png)).strip()
 
 
 def render_comparison_html(result: dict[str, Any], png: bytes | None = None) -> str:
-    """A self-contained HTML page (inline CSS, image as base64)."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>cnmri follow-up comparison</title><style>{_CSS}</style></head><body>\n"
-        + render_comparison_section(result, png)
-        + "\n</body></html>\n"
-    )
+    """A self-contained HTML page (stylesheet inlined, image as base64)."""
+    return render("comparison.html", **comparison_context(result, png))
 
 
 def write_comparison(result: dict[str, Any], out_dir: Path, overwrite: bool = True) -> Path:
@@ -429,6 +408,7 @@ __all__ = [
     "ENHANCEMENT_RELATIVE_CHANGE",
     "THICKNESS_CHANGE_MM",
     "compare_findings",
+    "comparison_context",
     "comparison_tsv",
     "plot_comparison",
     "read_findings",

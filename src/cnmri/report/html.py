@@ -1,25 +1,27 @@
 """The self-contained ``report.html``: findings tables, key images and the overview mosaic.
 
-The page is one file: inline CSS, images as base64 PNG, no scripts and no external links (collapsing
-uses ``<details>``). Every piece of text that comes from the findings or the inputs is escaped. Inputs
-are shown by file name only (never the folder, which often carries a patient's name) or, for DICOM, by
-series number and description.
+The page is one file: the stylesheet (``templates/report.css``) inlined, images as base64 PNG, no scripts
+and no external links (collapsing uses ``<details>``). This module turns the findings dictionary and the
+images into plain values (text, numbers already formatted, PNG bytes); the markup is in the Jinja2
+template ``templates/report.html``, which escapes every value (see :mod:`cnmri.report.templating`).
+Inputs are shown by file name only (never the folder, which often carries a patient's name) or, for
+DICOM, by series number and description.
 """
 
 from __future__ import annotations
 
-import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
+from markupsafe import Markup
 from numpy.typing import NDArray
 
 from cnmri.report import figures
+from cnmri.report.templating import render, stylesheet
 from cnmri.volume import Volume
 
 NERVES: tuple[str, ...] = tuple(f"CN{n}" for n in range(2, 13))
@@ -42,8 +44,15 @@ PATTERN_TEXT: dict[str, str] = {
     "single_nerve": "Single nerve",
     "multiple_nerves": "Multiple nerves",
 }
+MODE_TEXT: dict[str, str] = {
+    "pre_post": "pre- and post-contrast T1 (enhancement = post − pre after normalisation)",
+    "post_only": "POST-CONTRAST ONLY — no pre-contrast image: enhancement is post-contrast signal "
+    "relative to reference tissue and to the other side; intrinsic T1 brightness cannot be excluded",
+}
+REGISTRATION_OK = ("ok", "pass", "passed")
 KEY_FOV_MM = 60.0
 MAX_FULL_QUALITY_FIGURES = 6  # beyond this many abnormal nerve sides, key images use a 256-colour palette
+TEMPLATE = "report.html"
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,101 @@ class ReportImages:
     centerlines_mm: dict[str, NDArray[np.float64]]
 
 
+# ------------------------------------------------------------------ what the template receives
+# Plain text and numbers only; the template adds the markup and escapes every field.
+
+
+@dataclass(frozen=True)
+class InputItem:
+    role: str
+    shown: str
+
+
+@dataclass(frozen=True)
+class RegistrationItem:
+    key: str
+    shown: str
+    bad: bool
+
+
+@dataclass(frozen=True)
+class SummaryCell:
+    """One side of one nerve in the summary table; ``state`` is "abnormal", "normal" or "missing"."""
+
+    state: str
+    anchor: str = ""
+    score: str = "—"
+    segments: str = ""
+    missing_text: str = ""
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    nerve: str
+    label: str
+    cells: tuple[SummaryCell, ...]
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    side: str
+    name: str
+    physiologic: bool
+    abnormal: bool
+    enhancement: str
+    ratio: str
+    thickness: str
+    asymmetry: str
+    z: str
+    z_thickness: str
+    reasons: tuple[str, ...]
+    computed_from: str
+
+
+@dataclass(frozen=True)
+class NerveDetail:
+    nerve: str
+    label: str
+    count_text: str
+    abnormal_sides: str
+    rows: tuple[SegmentRow, ...]
+
+
+@dataclass(frozen=True)
+class KeyImage:
+    """The key-image block of one abnormal nerve side (``png`` None: no figure could be drawn)."""
+
+    anchor: str
+    target: str
+    title: str
+    segment: str | None
+    caption: str = ""
+    others: str = ""
+    centre: str = ""
+    png: bytes | None = None
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Swatch:
+    rgb: str
+    label: str
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    label: str
+    swatches: tuple[Swatch, ...]
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    png: bytes
+    note: str
+    legend: tuple[LegendEntry, ...]
+
+
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
 
 
 def _num(value: object, digits: int = 2, unit: str = "") -> str:
@@ -71,7 +170,7 @@ def _num(value: object, digits: int = 2, unit: str = "") -> str:
     try:
         x = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return _e(value)
+        return str(value)
     if not math.isfinite(x):
         return "—"
     return f"{x:.{digits}f}{unit}".replace("-", "−")
@@ -99,11 +198,6 @@ def _nerve_label(nerve: str) -> str:
     return f"{nerve} {name}" if name else nerve
 
 
-def _img(png: bytes, alt: str, css_class: str = "figure") -> str:
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img class="{css_class}" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
 def _anchor(nerve: str, side: str) -> str:
     safe = "".join(ch if ch.isalnum() else "-" for ch in f"{nerve}-{side}")
     return f"images-{safe}"
@@ -115,137 +209,37 @@ def _as_bool(value: object) -> bool:
 
 # ------------------------------------------------------------------------------------------ header
 
-CSS = """
-:root { --ink:#1c2430; --muted:#5b6573; --line:#d5dae1; --abn:#b3261e; --abn-bg:#fde8e6; --ok:#1e6b3a;
-        --phys:#7a5a00; --phys-bg:#fff4d6; --warn-bg:#fff7e0; --warn-line:#e0a800; }
-* { box-sizing: border-box; }
-body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color: var(--ink); margin: 0;
-       background: #f4f6f8; font-size: 14px; line-height: 1.4; }
-main { max-width: 1180px; margin: 0 auto; padding: 18px 24px 40px; background: white; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 26px 0 8px; padding-bottom: 4px; border-bottom: 2px solid var(--line); }
-h3 { font-size: 15px; margin: 18px 0 6px; }
-.meta { color: var(--muted); font-size: 13px; }
-.meta b { color: var(--ink); font-weight: 600; }
-.disclaimer { margin: 12px 0; padding: 10px 14px; border: 2px solid var(--abn); border-radius: 6px;
-              background: var(--abn-bg); font-weight: 700; color: var(--abn); }
-.disclaimer span { display: block; font-weight: 400; color: var(--ink); font-size: 13px; }
-.warnings { margin: 10px 0; padding: 8px 14px; border-left: 5px solid var(--warn-line);
-            background: var(--warn-bg); }
-.warnings ul { margin: 4px 0; padding-left: 20px; }
-.nowarn { color: var(--muted); font-size: 13px; }
-.pattern { font-size: 16px; margin: 10px 0; padding: 10px 14px; border-radius: 6px; background: #eef2f7; }
-.pattern.abnormal { background: var(--abn-bg); }
-.pattern b { font-size: 17px; }
-table { border-collapse: collapse; width: 100%; margin: 6px 0 10px; }
-th, td { border: 1px solid var(--line); padding: 4px 7px; text-align: left; vertical-align: top; }
-th { background: #eef1f5; font-weight: 600; font-size: 13px; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-tr.abnormal td, td.abnormal { background: var(--abn-bg); }
-.status-abn { color: var(--abn); font-weight: 700; }
-.status-ok { color: var(--ok); }
-.status-na { color: var(--muted); font-style: italic; }
-.badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 11px; font-weight: 600;
-         background: var(--phys-bg); color: var(--phys); border: 1px solid #e9cf85; white-space: nowrap; }
-.reasons { font-size: 12px; }
-.reasons ul { margin: 0; padding-left: 16px; }
-.from { font-size: 11px; color: var(--muted); }
-details { margin: 4px 0; border: 1px solid var(--line); border-radius: 5px; padding: 2px 10px; }
-details[open] { padding-bottom: 8px; }
-summary { cursor: pointer; padding: 5px 0; font-weight: 600; }
-summary .status-abn { margin-left: 8px; }
-.keyimg { margin: 14px 0 22px; padding: 8px 12px; border: 1px solid var(--line); border-radius: 6px; }
-.keyimg h3 { margin-top: 4px; color: var(--abn); }
-img.figure { max-width: 100%; height: auto; display: block; margin: 6px auto; }
-.caption { font-size: 12.5px; color: var(--muted); }
-.legend { display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 12px; margin: 6px 0; }
-.legend .nerve { min-width: 250px; }
-.swatch { display: inline-block; width: 11px; height: 11px; border: 1px solid #777; margin: 0 3px 0 6px;
-          vertical-align: -1px; }
-.kv { font-size: 13px; }
-.kv span { margin-right: 16px; }
-.bad { color: var(--abn); font-weight: 700; }
-footer { margin-top: 30px; font-size: 12px; color: var(--muted); border-top: 1px solid var(--line);
-         padding-top: 8px; }
-@media print { body { background: white; } details { border: none; } }
-"""
+
+def _input_shown(raw: object) -> str:
+    if isinstance(raw, Mapping):
+        if raw.get("file"):
+            return _file_name(raw["file"])
+        if raw.get("series_number") is not None or raw.get("series_description"):
+            number = f"series {raw.get('series_number')}" if raw.get("series_number") is not None else ""
+            description = f"“{raw.get('series_description')}”" if raw.get("series_description") else ""
+            return " ".join(p for p in (number, description) if p)
+        return "(given)"
+    if isinstance(raw, str) and raw:
+        return _file_name(raw)
+    return "(none)"
 
 
-def _inputs_html(inputs: Mapping[str, Any]) -> str:
-    parts: list[str] = []
-    for role in sorted(inputs, key=lambda r: (r not in ("pre", "post"), r != "pre", r)):
-        raw = inputs[role]
-        if isinstance(raw, Mapping):
-            if raw.get("file"):
-                shown = _file_name(raw["file"])
-            elif raw.get("series_number") is not None or raw.get("series_description"):
-                shown = " ".join(
-                    p
-                    for p in (
-                        f"series {raw.get('series_number')}" if raw.get("series_number") is not None else "",
-                        f"“{raw.get('series_description')}”" if raw.get("series_description") else "",
-                    )
-                    if p
-                )
-            else:
-                shown = "(given)"
-        elif isinstance(raw, str) and raw:
-            shown = _file_name(raw)
-        else:
-            shown = "(none)"
-        parts.append(f"<span><b>{_e(role)}</b>: {_e(shown)}</span>")
-    return " &nbsp; ".join(parts) if parts else "<span>(not recorded)</span>"
+def _inputs(inputs: Mapping[str, Any]) -> list[InputItem]:
+    roles = sorted(inputs, key=lambda r: (r not in ("pre", "post"), r != "pre", r))
+    return [InputItem(str(role), _input_shown(inputs[role])) for role in roles]
 
 
-def _header(findings: Mapping[str, Any]) -> str:
-    software = findings.get("software") or {}
-    mode = str(findings.get("mode", "unknown"))
-    mode_text = {
-        "pre_post": "pre- and post-contrast T1 (enhancement = post − pre after normalisation)",
-        "post_only": "POST-CONTRAST ONLY — no pre-contrast image: enhancement is post-contrast signal "
-        "relative to reference tissue and to the other side; intrinsic T1 brightness cannot be excluded",
-    }.get(mode, mode)
-    mode_cls = ' class="bad"' if mode == "post_only" else ""
-    version = f"{software.get('name', 'cnmri')} {software.get('version', '?')}"
-    return (
-        "<header>"
-        "<h1>Cranial nerve MRI analysis</h1>"
-        f'<div class="meta"><b>Software</b>: {_e(version)} &nbsp; <b>Schema</b>: '
-        f"{_e(findings.get('schema_version', '?'))}</div>"
-        f'<div class="meta"><b>Mode</b>: <span{mode_cls}>{_e(mode_text)}</span></div>'
-        f'<div class="meta"><b>Inputs</b>: {_inputs_html(findings.get("inputs") or {})}</div>'
-        '<div class="disclaimer">Decision support — not a diagnosis.'
-        "<span>Automated measurements of atlas-defined nerve segments warped to this study. Every finding "
-        "must be confirmed on the source images by a radiologist and read with the clinical context.</span>"
-        "</div>"
-        f"{_warnings(findings.get('warnings') or [])}"
-        f"{_registration(findings.get('registration'))}"
-        "</header>"
-    )
-
-
-def _warnings(warnings: Iterable[object]) -> str:
-    items = [str(w) for w in warnings]
-    if not items:
-        return '<div class="nowarn">No processing warnings.</div>'
-    lis = "".join(f"<li>{_e(w)}</li>" for w in items)
-    return f'<div class="warnings"><b>Warnings ({len(items)})</b><ul>{lis}</ul></div>'
-
-
-def _registration(reg: object) -> str:
+def _registration(reg: object) -> list[RegistrationItem] | None:
     if not isinstance(reg, Mapping) or not reg:
-        return '<div class="meta"><b>Registration</b>: not reported</div>'
-    spans = []
+        return None
+    items = []
     for key, value in reg.items():
-        if isinstance(value, float):
-            shown = _num(value, 3)
-        elif isinstance(value, Mapping | list | tuple):
+        if isinstance(value, Mapping | list | tuple):
             continue
-        else:
-            shown = _e(value)
-        cls = ' class="bad"' if key == "status" and str(value).lower() not in ("ok", "pass", "passed") else ""
-        spans.append(f"<span>{_e(key)}: <b{cls}>{shown}</b></span>")
-    return f'<div class="meta kv"><b>Registration quality</b>: {"".join(spans)}</div>'
+        shown = _num(value, 3) if isinstance(value, float) else str(value)
+        bad = key == "status" and str(value).lower() not in REGISTRATION_OK
+        items.append(RegistrationItem(str(key), shown, bad))
+    return items
 
 
 # ----------------------------------------------------------------------------------------- pattern
@@ -266,16 +260,6 @@ def pattern_text(pattern: Mapping[str, Any] | None) -> str:
         words.append(f"{_nerve_label(nerve)} {where}")
     head = PATTERN_TEXT.get(kind, kind.replace("_", " ").capitalize())
     return f"{head}: {', '.join(words)}" if words else head
-
-
-def _pattern(findings: Mapping[str, Any]) -> str:
-    pattern = findings.get("pattern") or {}
-    abnormal = str(pattern.get("kind", "normal")) != "normal"
-    cls = "pattern abnormal" if abnormal else "pattern"
-    text = pattern_text(pattern)
-    head, _, rest = text.partition(": ")
-    body = f"<b>{_e(head)}</b>" + (f": {_e(rest)}" if rest else "")
-    return f'<div class="{cls}">Pattern — {body}</div>'
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -299,46 +283,30 @@ def _segments_of(findings: Mapping[str, Any], nerve: str, side: str | None = Non
     ]
 
 
-def _summary_table(findings: Mapping[str, Any]) -> str:
+def _summary_cell(findings: Mapping[str, Any], item: Mapping[str, Any] | None, nerve: str, side: str) -> SummaryCell:
+    if item is None:
+        assessed = bool(_segments_of(findings, nerve, side))
+        return SummaryCell("missing", missing_text="not summarised" if assessed else "not assessed")
+    abnormal = _as_bool(item.get("abnormal"))
+    return SummaryCell(
+        "abnormal" if abnormal else "normal",
+        anchor=_anchor(nerve, side),
+        score=_num(item.get("score")),
+        segments=", ".join(segment_label(s) for s in item.get("abnormal_segments") or []),
+    )
+
+
+def _summary_rows(findings: Mapping[str, Any]) -> list[SummaryRow]:
     nerves = _index_nerves(findings)
     extra = sorted({n for n, _ in nerves} - set(NERVES), key=_nerve_order)
-    head = (
-        "<tr><th rowspan=2>Nerve</th>"
-        + "".join(f"<th colspan=3>Patient's {side}</th>" for side in SIDES)
-        + "</tr><tr>"
-        + "<th>Status</th><th>Score</th><th>Abnormal segments</th>" * len(SIDES)
-        + "</tr>"
-    )
-    rows = []
-    for nerve in (*NERVES, *extra):
-        cells = [f"<th>{_e(_nerve_label(nerve))}</th>"]
-        for side in SIDES:
-            item = nerves.get((nerve, side))
-            if item is None:
-                assessed = bool(_segments_of(findings, nerve, side))
-                status = "not summarised" if assessed else "not assessed"
-                cells.append(f'<td class="status-na">{status}</td><td class="num">—</td><td></td>')
-                continue
-            abnormal = _as_bool(item.get("abnormal"))
-            segs = ", ".join(segment_label(s) for s in item.get("abnormal_segments") or [])
-            cls = ' class="abnormal"' if abnormal else ""
-            if abnormal:
-                status = f'<a href="#{_anchor(nerve, side)}" class="status-abn">ABNORMAL</a>'
-            else:
-                status = '<span class="status-ok">normal</span>'
-            num_cls = ' class="num abnormal"' if abnormal else ' class="num"'
-            cells.append(
-                f"<td{cls}>{status}</td><td{num_cls}>{_num(item.get('score'))}</td><td{cls}>{_e(segs)}</td>"
-            )
-        row_cls = ' class="nerve-row"'
-        rows.append(f'<tr{row_cls} id="row-{_e(nerve)}" data-nerve="{_e(nerve)}">{"".join(cells)}</tr>')
-    return f'<table class="summary">{head}{"".join(rows)}</table>'
-
-
-def _reasons(reasons: object) -> str:
-    if not isinstance(reasons, list | tuple) or not reasons:
-        return ""
-    return "<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons) + "</ul>"
+    return [
+        SummaryRow(
+            nerve,
+            _nerve_label(nerve),
+            tuple(_summary_cell(findings, nerves.get((nerve, side)), nerve, side) for side in SIDES),
+        )
+        for nerve in (*NERVES, *extra)
+    ]
 
 
 def _computed_from(value: object) -> str:
@@ -356,8 +324,11 @@ def _computed_from(value: object) -> str:
     return "; ".join(parts)
 
 
-def _segment_rows(segments: list[Mapping[str, Any]]) -> str:
-    rows = []
+def _reasons(reasons: object) -> tuple[str, ...]:
+    return tuple(str(r) for r in reasons) if isinstance(reasons, list | tuple) else ()
+
+
+def _segment_rows(segments: list[Mapping[str, Any]]) -> tuple[SegmentRow, ...]:
     side_order = {side: i for i, side in enumerate(SIDES)}
     names: list[str] = []
     for seg in segments:
@@ -367,45 +338,29 @@ def _segment_rows(segments: list[Mapping[str, Any]]) -> str:
     ordered = sorted(
         segments, key=lambda s: (names.index(str(s.get("segment"))), side_order.get(str(s.get("side")), 9))
     )
-    for seg in ordered:
-        abnormal = _as_bool(seg.get("abnormal"))
-        phys = _as_bool(seg.get("physiologic_enhancement"))
-        name = _e(segment_label(seg.get("segment", "?")))
-        if phys:
-            name += ' <span class="badge" title="may enhance normally">physiologic</span>'
-        status = (
-            '<span class="status-abn">ABNORMAL</span>'
-            if abnormal
-            else '<span class="status-ok">normal</span>'
+    return tuple(
+        SegmentRow(
+            side=str(seg.get("side", "?")),
+            name=segment_label(seg.get("segment", "?")),
+            physiologic=_as_bool(seg.get("physiologic_enhancement")),
+            abnormal=_as_bool(seg.get("abnormal")),
+            enhancement=_num(seg.get("enhancement")),
+            ratio=_num(seg.get("enhancement_ratio")),
+            thickness=_num(seg.get("thickness_mm"), 1),
+            asymmetry=_num(seg.get("asymmetry")),
+            z=_num(seg.get("z"), 1),
+            z_thickness=_num(seg.get("z_thickness"), 1),
+            reasons=_reasons(seg.get("reasons")),
+            computed_from=_computed_from(seg.get("computed_from")),
         )
-        rows.append(
-            f'<tr class="{"abnormal" if abnormal else "normal"}">'
-            f"<td>{_e(seg.get('side', '?'))}</td><td>{name}</td><td>{status}</td>"
-            f'<td class="num">{_num(seg.get("enhancement"))}</td>'
-            f'<td class="num">{_num(seg.get("enhancement_ratio"))}</td>'
-            f'<td class="num">{_num(seg.get("thickness_mm"), 1)}</td>'
-            f'<td class="num">{_num(seg.get("asymmetry"))}</td>'
-            f'<td class="num">{_num(seg.get("z"), 1)}</td>'
-            f'<td class="num">{_num(seg.get("z_thickness"), 1)}</td>'
-            f'<td class="reasons">{_reasons(seg.get("reasons"))}</td>'
-            f'<td class="from">{_e(_computed_from(seg.get("computed_from")))}</td>'
-            "</tr>"
-        )
-    return "".join(rows)
+        for seg in ordered
+    )
 
 
-SEGMENT_HEAD = (
-    "<tr><th>Side</th><th>Segment</th><th>Status</th><th>Enhancement<br><small>norm. units</small></th>"
-    "<th>Ratio<br><small>post/pre</small></th><th>Thickness<br><small>mm</small></th>"
-    "<th>Asymmetry<br><small>L vs R</small></th><th>z<br><small>enh.</small></th>"
-    "<th>z<br><small>thick.</small></th><th>Reasons</th><th>Computed from</th></tr>"
-)
-
-
-def _segment_tables(findings: Mapping[str, Any]) -> str:
+def _nerve_details(findings: Mapping[str, Any]) -> list[NerveDetail]:
     nerves = _index_nerves(findings)
     present = {str(s.get("nerve")) for s in findings.get("segments") or [] if isinstance(s, Mapping)}
-    blocks = []
+    details = []
     for nerve in sorted(set(NERVES) | present, key=_nerve_order):
         segments = _segments_of(findings, nerve)
         abnormal_sides = [
@@ -414,24 +369,16 @@ def _segment_tables(findings: Mapping[str, Any]) -> str:
             if _as_bool((nerves.get((nerve, side)) or {}).get("abnormal"))
             or any(_as_bool(s.get("abnormal")) for s in _segments_of(findings, nerve, side))
         ]
-        flag = (
-            f'<span class="status-abn">abnormal: {_e(", ".join(abnormal_sides))}</span>'
-            if abnormal_sides
-            else ""
+        details.append(
+            NerveDetail(
+                nerve=nerve,
+                label=_nerve_label(nerve),
+                count_text=f"{len(segments)} segment measurements" if segments else "no segments measured",
+                abnormal_sides=", ".join(abnormal_sides),
+                rows=_segment_rows(segments),
+            )
         )
-        opened = " open" if abnormal_sides else ""
-        count = f"{len(segments)} segment measurements" if segments else "no segments measured"
-        body = (
-            f'<table class="segments">{SEGMENT_HEAD}{_segment_rows(segments)}</table>'
-            if segments
-            else '<p class="status-na">No segment of this nerve was measured.</p>'
-        )
-        blocks.append(
-            f'<details class="nerve-detail" data-nerve="{_e(nerve)}"{opened}>'
-            f'<summary>{_e(_nerve_label(nerve))} <span class="meta">({count})</span>{flag}</summary>'
-            f"{body}</details>"
-        )
-    return "".join(blocks)
+    return details
 
 
 # ------------------------------------------------------------------------------------------ images
@@ -507,9 +454,12 @@ def enhancement_scale(images: ReportImages) -> float:
     return float(max(1.0, np.percentile(inside, 99.5)))
 
 
-def _key_images(findings: Mapping[str, Any], images: ReportImages) -> str:
+
+
+def _abnormal_targets(findings: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every abnormal nerve side (flagged in ``nerves`` or with an abnormal segment), in display order."""
     nerves = _index_nerves(findings)
-    targets = sorted(
+    return sorted(
         {(n, s) for (n, s), item in nerves.items() if _as_bool(item.get("abnormal"))}
         | {
             (str(seg.get("nerve")), str(seg.get("side")))
@@ -518,8 +468,12 @@ def _key_images(findings: Mapping[str, Any], images: ReportImages) -> str:
         },
         key=lambda ns: (_nerve_order(ns[0]), SIDES.index(ns[1]) if ns[1] in SIDES else 9),
     )
+
+
+def _key_images(findings: Mapping[str, Any], images: ReportImages) -> list[KeyImage]:
+    targets = _abnormal_targets(findings)
     if not targets:
-        return "<p>No abnormal nerve: no key images.</p>"
+        return []
     by_key: dict[str, set[int]] = {}
     for value, key in images.label_keys.items():
         by_key.setdefault(key, set()).add(int(value))
@@ -527,14 +481,10 @@ def _key_images(findings: Mapping[str, Any], images: ReportImages) -> str:
     quantize = len(targets) > MAX_FULL_QUALITY_FIGURES  # keeps the file under ~5 MB with many nerves
     blocks = []
     for nerve, side in targets:
-        seg = most_abnormal_segment(findings, nerve, side)
         title = f"{_nerve_label(nerve)}, {side}"
-        anchor = _anchor(nerve, side)
+        seg = most_abnormal_segment(findings, nerve, side)
         if seg is None:
-            blocks.append(
-                f'<section class="keyimg" id="{anchor}" data-nerve="{_e(nerve)}-{_e(side)}">'
-                f"<h3>{_e(title)}</h3><p>No segment measurements.</p></section>"
-            )
+            blocks.append(KeyImage(_anchor(nerve, side), f"{nerve}-{side}", title, None))
             continue
         key = f"{nerve}-{side}-{seg.get('segment')}"
         seg_name = segment_label(seg.get("segment"))
@@ -543,19 +493,8 @@ def _key_images(findings: Mapping[str, Any], images: ReportImages) -> str:
             v for k, vals in by_key.items() if k.startswith(f"{nerve}-{side}-") and k != key for v in vals
         )
         centre = _centre_of(images, key, focus)
-        caption_vals = (
-            f"enhancement {_num(seg.get('enhancement'))}, ratio {_num(seg.get('enhancement_ratio'))}, "
-            f"thickness {_num(seg.get('thickness_mm'), 1, ' mm')}, asymmetry {_num(seg.get('asymmetry'))}, "
-            f"z {_num(seg.get('z'), 1)}"
-        )
-        others = [
-            segment_label(s.get("segment"))
-            for s in _segments_of(findings, nerve, side)
-            if _as_bool(s.get("abnormal")) and s is not seg
-        ]
-        if centre is None:
-            figure = '<p class="status-na">This segment is not in the label map; no images.</p>'
-        else:
+        png = None
+        if centre is not None:
             req = figures.KeyImageRequest(
                 title=f"{_nerve_label(nerve)} ({side}) — centred on the {seg_name} segment",
                 center_mm=centre,
@@ -566,61 +505,98 @@ def _key_images(findings: Mapping[str, Any], images: ReportImages) -> str:
             png = figures.key_image_png(
                 req, images.post, images.labels, images.enhancement, images.pre, vmax, quantize=quantize
             )
-            figure = _img(png, f"Key images of {title}: axial, coronal and sagittal")
         x, y, z = centre if centre is not None else (math.nan,) * 3
         blocks.append(
-            f'<section class="keyimg" id="{anchor}" data-nerve="{_e(nerve)}-{_e(side)}">'
-            f"<h3>{_e(title)} — {_e(segment_label(seg.get('segment')))} segment</h3>"
-            f'<div class="caption">{_e(caption_vals)}.'
-            + (f" Also abnormal: {_e(', '.join(others))}." if others else "")
-            + f" Centre (RAS mm): {_num(x, 0)}, {_num(y, 0)}, {_num(z, 0)}; field of view "
-            f"{KEY_FOV_MM:.0f} mm. Yellow: the segment in focus; blue: the other segments of this nerve"
-            + (
-                "; enhancement colour scale in normalised units (values below the grey tick are not "
-                "coloured)."
-                if images.enhancement is not None
-                else ". Post-contrast only: no enhancement map."
+            KeyImage(
+                anchor=_anchor(nerve, side),
+                target=f"{nerve}-{side}",
+                title=title,
+                segment=seg_name,
+                caption=(
+                    f"enhancement {_num(seg.get('enhancement'))}, ratio {_num(seg.get('enhancement_ratio'))}, "
+                    f"thickness {_num(seg.get('thickness_mm'), 1, ' mm')}, "
+                    f"asymmetry {_num(seg.get('asymmetry'))}, z {_num(seg.get('z'), 1)}"
+                ),
+                others=", ".join(
+                    segment_label(s.get("segment"))
+                    for s in _segments_of(findings, nerve, side)
+                    if _as_bool(s.get("abnormal")) and s is not seg
+                ),
+                centre=f"{_num(x, 0)}, {_num(y, 0)}, {_num(z, 0)}",
+                png=png,
+                alt=f"Key images of {title}: axial, coronal and sagittal",
             )
-            + "</div>"
-            f"{figure}</section>"
         )
-    return "".join(blocks)
+    return blocks
 
 
-def _mosaic(findings: Mapping[str, Any], images: ReportImages) -> str:
+def _mosaic(findings: Mapping[str, Any], images: ReportImages) -> Mosaic | None:
+    if not images.label_keys:
+        return None
     abnormal_keys = {
         f"{s.get('nerve')}-{s.get('side')}-{s.get('segment')}"
         for s in findings.get("segments") or []
         if isinstance(s, Mapping) and _as_bool(s.get("abnormal"))
     }
-    if not images.label_keys:
-        return "<p>No segments in the label map.</p>"
     png = figures.overview_mosaic_png(images.post, images.labels, images.label_keys, abnormal_keys)
     colours = figures.segment_colours(list(images.label_keys.values()))
     per_nerve: dict[str, dict[str, tuple[float, float, float]]] = {}
     for key, colour in colours.items():
         nerve, _side, segment = figures.split_key(key)
         per_nerve.setdefault(nerve, {}).setdefault(segment, colour)
-    legend = []
-    for nerve in sorted(per_nerve, key=_nerve_order):
-        swatches = "".join(
-            f'<span class="swatch" style="background:rgb({int(c[0] * 255)},{int(c[1] * 255)},'
-            f'{int(c[2] * 255)})"></span>{_e(segment_label(seg))}'
-            for seg, c in per_nerve[nerve].items()
+    legend = tuple(
+        LegendEntry(
+            _nerve_label(nerve),
+            tuple(
+                Swatch(f"{int(c[0] * 255)},{int(c[1] * 255)},{int(c[2] * 255)}", segment_label(seg))
+                for seg, c in per_nerve[nerve].items()
+            ),
         )
-        legend.append(f'<div class="nerve"><b>{_e(_nerve_label(nerve))}</b>{swatches}</div>')
-    return (
-        _img(png, "Overview: axial slices through the skull base with every nerve segment", "figure mosaic")
-        + '<div class="caption">Axial slices from caudal (first) to cranial (last), each with its level. '
-        "Each nerve has its own hue; its successive segments alternate lighter and darker shades "
-        "(both sides alike). Abnormal segments have a white edge. "
-        + _e(figures.CONVENTION_NOTE)
-        + "</div>"
-        + f'<div class="legend">{"".join(legend)}</div>'
+        for nerve in sorted(per_nerve, key=_nerve_order)
     )
+    return Mosaic(png, figures.CONVENTION_NOTE, legend)
 
 
 # ------------------------------------------------------------------------------------------ public
+
+
+def report_context(
+    findings: Mapping[str, Any],
+    images: ReportImages,
+    clinical_html: str | None = None,
+    comparison_html: str | None = None,
+) -> dict[str, Any]:
+    """Everything ``templates/report.html`` shows, as plain values (figures drawn here, as PNG bytes)."""
+    software = findings.get("software") or {}
+    mode = str(findings.get("mode", "unknown"))
+    pattern = findings.get("pattern") or {}
+    head, _, rest = pattern_text(pattern).partition(": ")
+    return {
+        "css": stylesheet(),
+        "software_name": str(software.get("name", "cnmri")),
+        "software_version": str(software.get("version", "")),
+        "software_line": f"{software.get('name', 'cnmri')} {software.get('version', '?')}",
+        "schema_version": str(findings.get("schema_version", "?")),
+        "mode_text": MODE_TEXT.get(mode, mode),
+        "mode_bad": mode == "post_only",
+        "inputs": _inputs(findings.get("inputs") or {}),
+        "warnings": [str(w) for w in findings.get("warnings") or []],
+        "registration": _registration(findings.get("registration")),
+        "pattern_abnormal": str(pattern.get("kind", "normal")) != "normal",
+        "pattern_head": head,
+        "pattern_rest": rest,
+        "summary": _summary_rows(findings),
+        "sides": SIDES,
+        # Trusted fragments rendered by cnmri.report.clinical_html / cnmri.report.compare from the same
+        # autoescaping templates; placed as they are.
+        "clinical_html": Markup(clinical_html) if clinical_html else None,
+        "comparison_html": Markup(comparison_html) if comparison_html else None,
+        "key_images": _key_images(findings, images),
+        "has_enhancement": images.enhancement is not None,
+        "key_fov_mm": f"{KEY_FOV_MM:.0f}",
+        "mosaic": _mosaic(findings, images),
+        "nerve_details": _nerve_details(findings),
+    }
 
 
 def render_report_html(
@@ -632,46 +608,18 @@ def render_report_html(
     """The whole report as one self-contained HTML string.
 
     ``findings`` is the CONTRACTS.md §2 dictionary. ``clinical_html`` is an already-rendered, trusted
-    fragment (CNS status and differential) placed in its own section; ``comparison_html`` likewise the
-follow-up comparison section (``analyze --baseline``); everything else is escaped here.
+    fragment (CNS status and differential, :func:`cnmri.report.clinical_html.render_clinical_html`)
+    placed in its own section; ``comparison_html`` likewise the follow-up comparison section
+    (``analyze --baseline``); everything else is escaped by the template.
     """
-    software = findings.get("software") or {}
-    sections = [
-        _header(findings),
-        _pattern(findings),
-        "<h2>Summary: all cranial nerves, both sides</h2>",
-        '<p class="caption">Score: the nerve\'s abnormality score from the assessment (0–1). Click '
-        "ABNORMAL to jump to the key images.</p>",
-        _summary_table(findings),
-    ]
-    if clinical_html:
-        sections.append(f'<section class="clinical"><h2>Clinical context</h2>{clinical_html}</section>')
-    if comparison_html:
-        # An already-escaped section from cnmri.report.compare (a follow-up reads as one report).
-        sections.append(comparison_html)
-    sections += [
-        "<h2>Key images of abnormal nerves</h2>",
-        _key_images(findings, images),
-        "<h2>Overview: posterior fossa and skull base</h2>",
-        _mosaic(findings, images),
-        "<h2>All segment measurements</h2>",
-        '<p class="caption">Enhancement: post − pre signal inside the segment, normalised to reference '
-        "tissue (post-only mode: post signal relative to reference tissue). Ratio: post/pre signal. "
-        "Thickness: diameter orthogonal to the centreline. Asymmetry: relative difference from the "
-        "same segment on the other side. z: against the normative reference (enhancement, thickness). "
-        '<span class="badge">physiologic</span> marks segments that may enhance normally; they are '
-        "judged by stronger criteria. Nerves with an abnormal side are expanded.</p>",
-        _segment_tables(findings),
-        f"<footer>{_e(software.get('name', 'cnmri'))} {_e(software.get('version', ''))} — decision "
-        "support, not a diagnosis. Images: subject space, radiological convention. This file is "
-        "self-contained and makes no network requests.</footer>",
-    ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>Cranial nerve MRI analysis — decision support</title>"
-        f"<style>{CSS}</style></head><body><main>" + "\n".join(sections) + "</main></body></html>\n"
-    )
+    return render(TEMPLATE, **report_context(findings, images, clinical_html, comparison_html))
 
 
-__all__ = ["ReportImages", "enhancement_scale", "most_abnormal_segment", "pattern_text", "render_report_html"]
+__all__ = [
+    "ReportImages",
+    "enhancement_scale",
+    "most_abnormal_segment",
+    "pattern_text",
+    "render_report_html",
+    "report_context",
+]

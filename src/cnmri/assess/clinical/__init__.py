@@ -5,7 +5,8 @@ Typical use::
     case = load_case("case.yaml")
     result = evaluate_case(case)                     # {"cns_status": {...}, "differential": [...], ...}
     print(render_clinical_text(result))
-    fragment = render_clinical_html(result)          # embedded in report.html
+
+The HTML section of report.html is made in report/: ``cnmri.report.clinical_html.render_clinical_html``.
 
 ``evaluate_case`` returns the CONTRACTS.md §4 objects (``cns_status``, on therapy ``cns_relapse``,
 ``differential`` with tiers, ``differential_version``) plus ``next_steps`` (safety first, each cited),
@@ -35,7 +36,7 @@ from cnmri.assess.clinical.differential import (
 from cnmri.assess.clinical.model import ClinicalCase, case_from_dict, load_case, validate_nerve_sides
 from cnmri.assess.clinical.next_steps import safety_next_steps
 from cnmri.assess.clinical.relapse import assess_cns_relapse
-from cnmri.assess.clinical.render import NOTICE, render_clinical_html, render_clinical_text
+from cnmri.assess.clinical.render import NOTICE, render_clinical_text
 
 #: A steroid or intrathecal dose this recent makes a negative cytospin less reassuring.
 STEROID_IT_WARNING_DAYS = 7
@@ -102,6 +103,19 @@ def evaluate_case(
         notice=NOTICE,
     )
     return result
+
+
+def __getattr__(name: str) -> Any:
+    """``render_clinical_html`` under its former address, for existing callers (imported on first use).
+
+    The markup is made in report/ (:mod:`cnmri.report.clinical_html`); assess/ imports nothing of it, so
+    importing this package never loads the templates.
+    """
+    if name == "render_clinical_html":
+        from importlib import import_module
+
+        return import_module("cnmri.report.clinical_html").render_clinical_html
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -1,12 +1,13 @@
-"""Terminal text and HTML fragment for a clinical evaluation (the dict from ``evaluate_case``).
+"""Terminal text for a clinical evaluation (the dict from ``evaluate_case``).
 
-Order of both: on therapy the CNS relapse assessment first (that is the question then), then the CNS
-status by the diagnostic definitions, the safety-first next steps, and the differential by tier.
+The HTML section of report.html is made in :mod:`cnmri.report.clinical_html` from the same dict and
+the wording helpers here (assess/ computes and words; report/ makes markup). Order of both: on therapy
+the CNS relapse assessment first (that is the question then), then the CNS status by the diagnostic
+definitions, the safety-first next steps, and the differential by tier.
 """
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 NOTICE = (
@@ -21,7 +22,8 @@ PRIORITY_LABELS = {
 }
 
 
-def _category(status: dict[str, Any]) -> str:
+def category_text(status: dict[str, Any]) -> str:
+    """The category with its subcategory and, when one applies, the cause to exclude first."""
     text = str(status.get("category"))
     if status.get("subcategory"):
         text += f" ({status['subcategory']})"
@@ -31,12 +33,14 @@ def _category(status: dict[str, Any]) -> str:
     return text
 
 
-def _tap(status: dict[str, Any]) -> str:
+def traumatic_tap_text(status: dict[str, Any]) -> str:
+    """Whether the tap was traumatic, in words (unknown when the CSF red cell count is missing)."""
     value = status.get("traumatic_tap")
     return "not known (CSF RBC missing)" if value is None else ("yes" if value else "no")
 
 
-def _relapse_head(relapse: dict[str, Any]) -> str:
+def relapse_heading(relapse: dict[str, Any]) -> str:
+    """The relapse status and its type in words (underscores shown as spaces)."""
     text = str(relapse["status"]).replace("_", " ")
     if relapse.get("type"):
         text += f", {str(relapse['type']).replace('_', ' ')}"
@@ -44,7 +48,7 @@ def _relapse_head(relapse: dict[str, Any]) -> str:
 
 
 def _relapse_text(relapse: dict[str, Any]) -> list[str]:
-    lines = [f"CNS relapse (on therapy): {_relapse_head(relapse)}"]
+    lines = [f"CNS relapse (on therapy): {relapse_heading(relapse)}"]
     lines.extend(f"  - {line}" for line in relapse.get("rationale", []))
     if relapse.get("missing"):
         lines.append("  missing (obtain to decide):")
@@ -56,8 +60,8 @@ def _relapse_text(relapse: dict[str, Any]) -> list[str]:
 
 def _status_text(status: dict[str, Any], on_therapy: bool) -> list[str]:
     head = "CNS status by the diagnostic definitions" if on_therapy else "CNS status"
-    lines = [f"{head} ({status.get('label', status['framework'])}): {_category(status)}"]
-    lines.append(f"  traumatic tap: {_tap(status)}")
+    lines = [f"{head} ({status.get('label', status['framework'])}): {category_text(status)}"]
+    lines.append(f"  traumatic tap: {traumatic_tap_text(status)}")
     for line in status.get("rationale", []):
         lines.append(f"  - {line.strip()}")
     if status.get("missing"):
@@ -67,7 +71,7 @@ def _status_text(status: dict[str, Any], on_therapy: bool) -> list[str]:
         lines.append(f"  ! {warning}")
     others = status.get("other_frameworks", [])
     if others:
-        lines.append("  other frameworks: " + "; ".join(f"{o['label']} {_category(o)}" for o in others))
+        lines.append("  other frameworks: " + "; ".join(f"{o['label']} {category_text(o)}" for o in others))
     lines.append("  sources:")
     lines.extend(f"    [{i}] {source}" for i, source in enumerate(status.get("sources", []), 1))
     return lines
@@ -125,98 +129,11 @@ def render_clinical_text(result: dict[str, Any], top: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _list(items: list[str], css: str = "") -> str:
-    if not items:
-        return ""
-    klass = f' class="{css}"' if css else ""
-    return f"<ul{klass}>" + "".join(f"<li>{escape(str(item))}</li>" for item in items) + "</ul>"
-
-
-def _relapse_html(relapse: dict[str, Any]) -> list[str]:
-    parts = ["<h3>CNS relapse (on therapy)</h3>"]
-    parts.append(f'<p class="cnmri-relapse"><strong>CNS relapse: {escape(_relapse_head(relapse))}</strong></p>')
-    parts.append(_list(relapse.get("rationale", [])))
-    if relapse.get("missing"):
-        parts.append("<p>Missing (obtain to decide):</p>" + _list(relapse["missing"], "cnmri-missing"))
-    parts.append("<details><summary>Sources</summary>" + _list(relapse.get("sources", [])) + "</details>")
-    return parts
-
-
-def _status_html(status: dict[str, Any], on_therapy: bool) -> list[str]:
-    head = "CNS status by the diagnostic definitions" if on_therapy else "CNS status"
-    parts = [f"<h3>{head}</h3>"]
-    label = escape(str(status.get("label", status["framework"])))
-    parts.append(
-        f"<p><strong>{label}: {escape(_category(status))}</strong> &middot; traumatic tap: {escape(_tap(status))}</p>"
-    )
-    parts.append(_list([line.strip() for line in status.get("rationale", [])]))
-    if status.get("missing"):
-        parts.append("<p>Missing (obtain to decide):</p>" + _list(status["missing"], "cnmri-missing"))
-    if status.get("warnings"):
-        parts.append(_list(status["warnings"], "cnmri-warnings"))
-    others = status.get("other_frameworks", [])
-    if others:
-        rows = "".join(
-            f"<tr><td>{escape(str(o['label']))}</td><td>{escape(_category(o))}</td>"
-            f"<td>{escape('; '.join(o.get('missing', [])))}</td></tr>"
-            for o in others
-        )
-        parts.append(
-            "<table><thead><tr><th>Framework</th><th>Category</th><th>Missing</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-        )
-    parts.append("<details><summary>Sources</summary>" + _list(status.get("sources", [])) + "</details>")
-    return parts
-
-
-def _steps_html(steps: list[dict[str, Any]]) -> list[str]:
-    if not steps:
-        return []
-    items = "".join(
-        f"<li><strong>{escape(PRIORITY_LABELS.get(step['priority'], step['priority']))}:</strong> "
-        f"{escape(step['step'])}<br><small>Why: {escape(step['reason'])}. Source: {escape(step['source'])}"
-        "</small></li>"
-        for step in steps
-    )
-    return ["<h3>Next steps (safety first)</h3>", f'<ol class="cnmri-next-steps">{items}</ol>']
-
-
-def render_clinical_html(result: dict[str, Any]) -> str:
-    """An HTML fragment (a ``<section>``), every value escaped, for embedding in report.html."""
-    status = result["cns_status"]
-    relapse = result.get("cns_relapse")
-    parts = ['<section class="cnmri-clinical">', "<h2>Clinical assessment</h2>"]
-    parts.append(f'<p class="cnmri-notice"><strong>{escape(NOTICE)}</strong></p>')
-    if relapse is not None:
-        parts += _relapse_html(relapse)
-    parts += _status_html(status, relapse is not None)
-    parts += _steps_html(result.get("next_steps", []))
-    version = result.get("differential_version")
-    parts.append(
-        "<h3>Differential diagnosis</h3>"
-        + (f'<p class="caption">Differential data version {escape(str(version))}.</p>' if version else "")
-    )
-    parts.append("<ol>")
-    for item in result["differential"]:
-        tier = escape(str(item.get("tier", "")))
-        parts.append(
-            f'<li><span class="tier tier-{tier}">{tier}</span> <strong>{escape(str(item["label"]))}</strong>'
-            f" ({item['points']:+.1f} points, share {item['score']:.2f})"
-        )
-        for title, key in (
-            ("For", "for"),
-            ("Against", "against"),
-            ("Next steps", "next_steps"),
-            ("Missing", "missing"),
-        ):
-            if item.get(key):
-                parts.append(f"<div>{title}:</div>" + _list(item[key]))
-        parts.append("<details><summary>Sources</summary>" + _list(item.get("sources", [])) + "</details></li>")
-    parts.append("</ol>")
-    if result.get("warnings"):
-        parts.append("<h3>Warnings</h3>" + _list(result["warnings"], "cnmri-warnings"))
-    parts.append("</section>")
-    return "\n".join(part for part in parts if part)
-
-
-__all__ = ["NOTICE", "render_clinical_html", "render_clinical_text"]
+__all__ = [
+    "NOTICE",
+    "PRIORITY_LABELS",
+    "category_text",
+    "relapse_heading",
+    "render_clinical_text",
+    "traumatic_tap_text",
+]
