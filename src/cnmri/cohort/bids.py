@@ -171,8 +171,8 @@ def index_sessions(
     out: list[SessionInputs] = []
     for participant in wanted or subjects:
         present = {session for (subject, session) in files if subject == participant}
-        labelled: list[str | None] = sorted(s for s in present if s is not None)
-        sessions = labelled or [None]
+        labelled = sorted(s for s in present if s is not None)
+        sessions: list[str | None] = list(labelled) if labelled else [None]
         for session in sessions:
             if wanted_sessions and session not in wanted_sessions:
                 continue
