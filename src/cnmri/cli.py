@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "evaluate",
     "normative",
+    "serve",
 )
 
 
