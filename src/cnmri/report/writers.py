@@ -129,8 +129,9 @@ def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None
     write_text_atomic(folder / "segments.tsv", segments_tsv(analysis.findings))
     save_volume(analysis.labels.with_data(analysis.labels.data.astype(np.int16)), folder / "nerves_dseg.nii.gz")
     write_text_atomic(folder / "nerves_dseg.tsv", dseg_lookup_tsv(analysis.label_keys))
-    write_viewer_volumes(analysis, folder)
     if report:
+        # Human-facing outputs only: batch runs with --no-report (e.g. the phantom suite) skip ~20 MB a study.
+        write_viewer_volumes(analysis, folder)
         from cnmri.report.html import ReportImages, render_report_html
 
         images = ReportImages(

@@ -1,7 +1,7 @@
 // Study page: the viewer and the segment table, linked both ways.
 // Row click → the crosshair goes to the segment's centre (world mm, from /api/.../segments).
 // Click in the viewer → the row of the label under the crosshair is highlighted.
-import { LAYOUTS, applyColormap, centreOn, crosshairMm, loadBackground, openViewer, setOpacity } from './viewer.js';
+import { LAYOUTS, applyColormap, centreOn, crosshairMm, loadBackground, openViewer, setOpacity, zoomTo } from './viewer.js';
 
 const host = document.getElementById('viewer');
 const readout = document.getElementById('location');
@@ -54,6 +54,10 @@ async function main() {
   document.getElementById('layout').addEventListener('change', (e) => {
     viewer.nv.setSliceType(LAYOUTS[e.target.value]);
   });
+  document.getElementById('zoom').addEventListener('change', (e) => {
+    zoomTo(viewer, crosshairMm(viewer), Number(e.target.value));
+  });
+  viewer.zoom = Number(document.getElementById('zoom').value);
   document.getElementById('opacity').addEventListener('input', (e) => setOpacity(viewer, Number(e.target.value)));
   document.getElementById('abnormal-only').addEventListener('change', (e) => {
     viewer.abnormalOnly = e.target.checked;

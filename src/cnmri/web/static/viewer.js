@@ -94,8 +94,25 @@ export function setOpacity(viewer, value) {
 export function centreOn(viewer, mm) {
   const { nv } = viewer;
   nv.scene.crosshairPos = nv.mm2frac(mm);
+  if (viewer.zoom > 1) zoomTo(viewer, mm, viewer.zoom);
   nv.drawScene();  // a crosshair move needs no texture rebuild
   nv.createOnLocationChange();
+}
+
+// Magnify the 2D views `zoom` times with `mm` in the middle of each tile. NiiVue keeps a point c fixed
+// on screen when pan = (1 - zoom) * c (its own wheel-zoom rule), so a point maps to zoom * x + pan; the
+// tile centre shows the middle of the volume at zoom 1, hence pan = middle - zoom * mm.
+export function zoomTo(viewer, mm, zoom) {
+  const { nv } = viewer;
+  viewer.zoom = zoom;
+  if (zoom <= 1) {
+    nv.scene.pan2Dxyzmm = [0, 0, 0, 1];
+  } else {
+    const [lo, hi] = nv.sceneExtentsMinMax();
+    const middle = [0, 1, 2].map((i) => (lo[i] + hi[i]) / 2);
+    nv.scene.pan2Dxyzmm = [0, 1, 2].map((i) => middle[i] - zoom * mm[i]).concat([zoom]);
+  }
+  nv.drawScene();
 }
 
 export function crosshairMm(viewer) {
