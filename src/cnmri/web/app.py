@@ -26,6 +26,8 @@ from cnmri.web.security import CSRF_FIELD, CSRF_HEADER, AuthMiddleware, Secrets
 from cnmri.web.studies import NERVE_COLOURS, VOLUME_FILES, StudyIndex, StudyRef, abnormal_nerves
 
 PER_PAGE_DEFAULT = 50
+#: Order of the follow-up table: what changed first.
+CHANGE_ORDER = {"new": 0, "progressed": 1, "resolved": 2, "improved": 3, "not_compared": 4, "stable": 5}
 PER_PAGE_MAX = 200
 #: report.html is self-contained with inline styles and base64 images and no scripts; it gets its own CSP.
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
@@ -200,11 +202,15 @@ def create_app(results_dir: Path, token: str) -> FastAPI:
                 base=index.summary(base),
                 follow=index.summary(follow),
                 result=result,
-                rows=[
-                    r
-                    for r in result["segments"]
-                    if r["category"] != "stable" or r["baseline_abnormal"] or r["followup_abnormal"]
-                ],
+                rows=sorted(
+                    (
+                        r
+                        for r in result["segments"]
+                        if r["category"] != "stable" or r["baseline_abnormal"] or r["followup_abnormal"]
+                    ),
+                    # What changed first; the findings' own segment order within a category.
+                    key=lambda r: CHANGE_ORDER.get(r["category"], len(CHANGE_ORDER)),
+                ),
                 base_labels="labels" in index.volumes(base),
                 follow_labels="labels" in index.volumes(follow),
             ),
