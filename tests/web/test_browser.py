@@ -49,6 +49,8 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, live_server: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = context.new_page()
+    # While WebGL (in software) builds textures the page does not respond; allow for it in every action.
+    page.set_default_timeout(VIEWER_TIMEOUT_S * 1000)
     page.outside_requests = []
     page.console_errors = []
     page.on(
@@ -72,6 +74,15 @@ def wait_for_viewer(page: Any) -> None:
             return
         time.sleep(0.25)
     raise AssertionError(f"viewer not ready after {VIEWER_TIMEOUT_S} s")
+
+
+def wait_until(page: Any, expression: str, timeout_s: float = VIEWER_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if page.evaluate(f"Boolean({expression})"):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"still false after {timeout_s} s: {expression}")
 
 
 def crosshair_mm(page: Any) -> list[float]:
@@ -111,6 +122,26 @@ def test_study_list_to_viewer_to_segment_and_back(page: Any, live_server: str) -
     page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.25)
     assert crosshair_mm(page) != before
     assert page.locator("#location").inner_text().startswith("RAS ")
+    # Whatever the click landed on, the highlighted row is the label under the crosshair (or none on label 0).
+    under = round(page.evaluate("window.cnmriViewer.viewer.lastLocation.values[1].value"))
+    selected = page.locator("#segments tr.selected")
+    if under:
+        assert selected.get_attribute("data-label") == str(under)
+    else:
+        assert selected.count() == 0
+
+    # The enhancement image replaces the post image under the same overlay, at the same crosshair.
+    page.evaluate(f"window.cnmriViewer.centreOn({target})")
+    page.select_option("#background", "enhancement")
+    wait_until(page, "window.cnmriViewer.viewer.nv.volumes[0]?.name === 'enhancement.nii.gz'")
+    assert page.evaluate("window.cnmriViewer.viewer.nv.volumes.length") == 2
+    assert max(abs(a - b) for a, b in zip(crosshair_mm(page), target, strict=True)) < 1.0
+    # "abnormal segments only" hides the normal segments: their LUT alpha drops to 0, abnormal ones stay opaque.
+    normal = int(page.locator('#segments tr[data-key="CN2-right-prechiasmatic"]').get_attribute("data-label"))
+    page.check("#abnormal-only")
+    lut = "window.cnmriViewer.viewer.nv.volumes[1].colormapLabel.lut"
+    wait_until(page, f"{lut}[{normal} * 4 + 3] === 0")
+    assert page.evaluate(f"{lut}[{int(row.get_attribute('data-label'))} * 4 + 3]") == 255
     assert page.outside_requests == []
     assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors
 
