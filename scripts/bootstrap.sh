@@ -31,3 +31,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/pip" install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# The NiiVue bundle of `cnmri serve` is committed (src/cnmri/web/static/vendor); rebuild it from npm only when
+# the version pinned in web/package.json differs from the vendored one.
+pinned=$(sed -n 's/.*"@niivue\/niivue": "\([^"]*\)".*/\1/p' web/package.json)
+if ! grep -q "niivue $pinned " src/cnmri/web/static/vendor/NIIVUE_VERSION 2>/dev/null; then
+  bash scripts/vendor_web.sh
+fi

@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "evaluate",
     "normative",
     "bids",
+    "serve",
 )
 
 

@@ -2,7 +2,9 @@
 
 Files (CONTRACTS.md §2 / DESIGN.md §5): ``findings.json`` (validated against the shipped JSON Schema
 before it is written), ``segments.tsv``, ``nerves_dseg.nii.gz`` with its lookup table
-``nerves_dseg.tsv`` (BIDS "dseg" convention), and ``report.html``.
+``nerves_dseg.tsv`` (BIDS "dseg" convention), the images the measurements were made on (``post.nii.gz``,
+``pre.nii.gz``, ``enhancement.nii.gz``, same grid as the label map, for viewers such as ``cnmri serve``)
+and ``report.html``.
 """
 
 from __future__ import annotations
@@ -77,6 +79,47 @@ def dseg_lookup_tsv(label_keys: dict[int, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Viewer images written beside the label map: file name → Analysis attribute.
+VIEWER_VOLUMES: dict[str, str] = {
+    "post.nii.gz": "post",
+    "pre.nii.gz": "pre",
+    "enhancement.nii.gz": "enhancement",
+}
+
+
+def write_viewer_volumes(analysis: Analysis, folder: Path) -> list[str]:
+    """Write the post, pre and enhancement images (those present) on the subject grid.
+
+    Stored as int16 with NIfTI scaling (``scl_slope``/``scl_inter``, chosen by nibabel) to keep each file
+    near a third of float32; 65,536 grey levels are far finer than the display needs. Returns the
+    names written. Each file goes through a temporary sibling and is renamed when complete.
+    """
+    import os
+    import tempfile
+
+    import nibabel as nib
+
+    written: list[str] = []
+    for name, attribute in VIEWER_VOLUMES.items():
+        volume = getattr(analysis, attribute)
+        if volume is None:
+            continue
+        image = nib.Nifti1Image(np.asarray(volume.data, dtype=np.float32), volume.affine)
+        image.set_qform(volume.affine, code=1)
+        image.set_sform(volume.affine, code=1)
+        image.set_data_dtype(np.int16)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".nii.gz", dir=folder)
+        os.close(fd)
+        try:
+            nib.save(image, tmp_name)
+            os.replace(tmp_name, folder / name)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        written.append(name)
+    return written
+
+
 def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None:
     from cnmri.io.nifti import save_volume
 
@@ -87,6 +130,8 @@ def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None
     save_volume(analysis.labels.with_data(analysis.labels.data.astype(np.int16)), folder / "nerves_dseg.nii.gz")
     write_text_atomic(folder / "nerves_dseg.tsv", dseg_lookup_tsv(analysis.label_keys))
     if report:
+        # Human-facing outputs only: batch runs with --no-report (e.g. the phantom suite) skip ~20 MB a study.
+        write_viewer_volumes(analysis, folder)
         from cnmri.report.html import ReportImages, render_report_html
 
         images = ReportImages(
