@@ -2,14 +2,17 @@
 VENV ?= .venv
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test lint bench
+.PHONY: install install-test demo test lint bench
 install:
 	@bash scripts/bootstrap.sh
+
+install-test:
+	@bash scripts/bootstrap.sh --test
 
 demo: install
 	$(VENV)/bin/cnmri demo -o $(DEMO_OUT)
 
-test: install
+test: install-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: install

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything cnmri needs on a fresh Debian machine: system packages (the Colin27 template in
 # mricron-data, Python venv support), then a virtual environment with cnmri and its dependencies.
-# Idempotent: re-running skips what is already there.
+# Idempotent: re-running skips what is already there. With --test, also what the test suite needs
+# (a PostgreSQL server and Chromium, from Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -11,8 +12,12 @@ need_apt=()
 [ -f /usr/share/mricron/templates/ch2.nii.gz ] || need_apt+=(mricron-data)
 "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 command -v make >/dev/null || need_apt+=(make)
-# the results-database tests start a real PostgreSQL server on loopback (docs/cohort.md)
-compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+if [ "${1:-}" = "--test" ]; then
+  # the results-database tests start a real PostgreSQL server on loopback (docs/cohort.md); the viewer's
+  # browser tests drive Debian's Chromium (docs/viewer.md)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+  command -v chromium >/dev/null || need_apt+=(chromium)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "bootstrap: installing Debian packages: ${need_apt[*]}" >&2
