@@ -33,7 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
     p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
-    p.add_argument("--identify", action="store_true", help="DICOM: keep patient name/ID in the outputs")
+    p.add_argument(
+        "--identify",
+        action="store_true",
+        help="DICOM: keep patient name/ID, descriptions as written and file names in the outputs and messages",
+    )
+    p.add_argument(
+        "--max-voxels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse images with more voxels than N (default 600^3 = 216,000,000; see docs/safety.md)",
+    )
     p.add_argument(
         "--deidentify",
         action="store_true",
@@ -79,12 +90,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no input: give STUDY_DIR (a DICOM folder) or --post POST.nii.gz (and --pre PRE)")
     if args.identify and args.deidentify:
         raise InputError("--identify and --deidentify contradict each other; choose one")
+    from cnmri.io.limits import voxel_limit
     from cnmri.io.outputs import output_folder
     from cnmri.pipeline import analyze_into
 
     inputs = [args.study_dir, args.pre, args.post, args.clinical, args.ciss, args.flair_post]
     inputs += [args.template, args.atlas, args.normative]
-    with output_folder(args.out, command="analyze", force=args.force, inputs=inputs) as out:
+    with (
+        voxel_limit(args.max_voxels),
+        output_folder(args.out, command="analyze", force=args.force, inputs=inputs) as out,
+    ):
         if args.study_dir is None:
             findings = analyze_into(args.pre, args.post, out.path, options)
         else:
@@ -140,7 +155,7 @@ def dicom_study_record(metadata: dict[str, Any], identify: bool, deidentify: boo
     record = deidentify_metadata(metadata, identify)
     if deidentify:
         record = _drop_keys(record, ("date", "time", "uid"))
-    record["deidentification"] = deidentification_record(identify)
+    record["deidentification"] = deidentification_record(identify, deidentify)
     if deidentify:
         record["deidentification"]["also"] = "UIDs replaced by hashed 2.25 UIDs; dates and times removed"
     return record
