@@ -7,7 +7,7 @@ install:
 	@bash scripts/bootstrap.sh
 
 demo: install
-	$(VENV)/bin/cnmri demo -o $(DEMO_OUT)
+	$(VENV)/bin/cnmri demo -o $(DEMO_OUT) --force
 
 test: install
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider

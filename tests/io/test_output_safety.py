@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -228,3 +230,20 @@ def test_sigterm_during_a_run_leaves_no_partial_folder(tmp_path: Path) -> None:
     assert child.wait(timeout=20) != 0
     assert [p.name for p in tmp_path.iterdir() if p.name != "tmp"] == []
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_an_output_link_to_another_filesystem_is_written_there(analyses: tuple[Path, Path], tmp_path: Path) -> None:
+    """-o as a link to a tmpfs folder: the partial folder sits beside the real target (no EXDEV rename)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or os.stat(shm).st_dev == os.stat(tmp_path).st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test folder")
+    elsewhere = Path(tempfile.mkdtemp(dir=shm, prefix="cnmri-test-"))
+    try:
+        link = tmp_path / "cmp"
+        link.symlink_to(elsewhere / "cmp")
+        assert _compare(analyses, link) == 0
+        assert (elsewhere / "cmp" / "comparison.json").exists() and link.is_symlink()
+        assert _compare(analyses, link, "--force") == 0
+        assert sorted(p.name for p in elsewhere.iterdir()) == ["cmp"]
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
