@@ -341,7 +341,11 @@ def _regular(path: str) -> bool:
 
 def _looks_like_dicom(path: Path) -> bool:
     """DICM magic at byte 128, or (no preamble) a first element in group 0002 or 0008."""
-    with open(path, "rb") as handle:
+    # O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file; not read")
         head = handle.read(132)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
