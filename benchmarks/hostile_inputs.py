@@ -194,7 +194,9 @@ def main() -> int:
             rows.append(f"| {name} | {size:,} | {code} | {peak} | {seconds} | {message.replace('|', '/')} |")
             print(rows[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(f"# Hostile inputs ({args.source})\n\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    label = "this checkout" if args.source.resolve() == (ROOT / "src").resolve() else str(args.source)
+    title = f"# Hostile inputs through the real command ({label})\n\nmade by benchmarks/hostile_inputs.py\n\n"
+    args.out.write_text(title + "\n".join(rows) + "\n", encoding="utf-8")
     print(args.out)
     return 0
 

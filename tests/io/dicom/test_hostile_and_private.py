@@ -229,3 +229,32 @@ def test_sigterm_during_a_dicom_analysis_leaves_nothing_behind(identifying_study
     assert "partial output removed" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("t1_mprage_sag_p2_iso_post", "T1 MPRAGE SAG P2 ISO POST"),
+        ("Sag T1 FSPGR BRAVO +C", "SAG T1 FSPGR BRAVO +C"),
+        ("AX T1 VIBE FS 1.0mm GD", "AX T1 VIBE FS 1.0MM GD"),
+        ("t2_ciss3d_tra_0.5iso", "T2 CISS3D TRA 0.5ISO"),
+        ("KOWALSKI^ANNA MRN48213977 T1 TFE", "* T1 TFE"),
+        ("WIP Dr Smith 20240612 SPACE", "* SPACE"),
+    ],
+)
+def test_descriptions_keep_only_scanner_vocabulary(written: str, kept: str) -> None:
+    from cnmri.io.dicom.deid import scrub_description
+
+    assert scrub_description(written) == kept
+
+
+def test_the_redactor_removes_names_in_any_form_and_leaves_ordinary_words() -> None:
+    from cnmri.io.dicom.deid import Redactor
+
+    redact = Redactor()
+    redact.add_identity("Lee^Ann", by_word=True)
+    redact.add_identity("St Mary Hospital")  # a site: the whole value only
+    redact.add_path("/data/LEE_ANN_2024/IM0001")
+    text = "/data/LEE_ANN_2024/IM0001 sleep; ann.lee; the St Mary Hospital scan"
+    assert redact(text) == "[file] sleep; [removed].[removed]; the [removed] scan"
+    assert Redactor(identify=True)(text) == text

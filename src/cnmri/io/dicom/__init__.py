@@ -123,7 +123,7 @@ def build_redactor(discovery: Discovery, identify: bool = False) -> Redactor:
             redact.add_description(dict(instance.extra).get("StudyDescription"))
             for key, value in instance.identity:
                 if key not in ("PatientSex", "PatientAge"):
-                    redact.add_identity(value)
+                    redact.add_identity(value, by_word=key in ("PatientName", "PatientID"))
             redact.add_path(instance.path)
         for folder in series.folders:
             redact.add_path(folder)

@@ -394,13 +394,16 @@ class Redactor:
             self._replacements[text] = scrub_description(text)
             self._compiled = None
 
-    def add_identity(self, value: str | None) -> None:
+    def add_identity(self, value: str | None, by_word: bool = False) -> None:
+        """Remove ``value``; with ``by_word`` (patient name and ID) also each of its words of 3+ letters,
+        in any case and wherever it stands between non-letters (``KOWALSKI_ANNA``, ``anna.k``)."""
         if not value:
             return
         self._replacements[value] = "[removed]"
-        for word in re.split(r"[\s^,._/\\-]+", value):
-            if len(word) >= 3 and word.upper() not in SCANNER_VOCABULARY:
-                self._words.add(word)
+        if by_word:
+            for word in re.split(r"[\s^,._/\\-]+", value):
+                if len(word) >= 3 and word.upper() not in SCANNER_VOCABULARY:
+                    self._words.add(word)
         self._compiled = None
 
     def add_path(self, path: str | os.PathLike[str]) -> None:
@@ -417,7 +420,11 @@ class Redactor:
             words = sorted(self._words, key=len, reverse=True)
             self._compiled = (
                 re.compile("|".join(map(re.escape, exact))) if exact else None,
-                re.compile("|".join(map(re.escape, words)), re.IGNORECASE) if words else None,
+                re.compile(
+                    "(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE
+                )
+                if words
+                else None,
             )
         return self._compiled
 
