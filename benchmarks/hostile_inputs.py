@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "io" / "dicom"))
 
-from dicom_study_builder import SEQ, SIEMENS, Study, StudyWriter, colin_head, slice_datasets  # noqa: E402
+from dicom_study_builder import SEQ, SIEMENS, Patient, Study, StudyWriter, colin_head, slice_datasets  # noqa: E402
 
 _MEASURE = """
 import resource, subprocess, sys, time
@@ -110,9 +110,10 @@ def fifo_in_study(tmp: Path) -> list[str]:
 
 def link_out_of_study(tmp: Path) -> list[str]:
     root = _study(tmp / "linked")
-    outside = tmp / "outside.dcm"
-    outside.write_bytes(next((root / "DICOM").iterdir()).read_bytes().replace(b"Doe^Jane", b"Doe^John"))
-    (root / "DICOM" / "link").symlink_to(outside)
+    other = StudyWriter(tmp / "elsewhere", Study(patient=Patient(name="Other^Person", patient_id="P2")))
+    data, affine = colin_head(factor=4, z_start=3, n_slices=30)
+    outside = other.add(data, affine, 9, "t1_post", SEQ["siemens_t1"], 31000).files[0]
+    (root / "DICOM" / "link").symlink_to(outside)  # before: read, a second patient in the study
     return ["inspect", str(root), "--format", "json"]
 
 
