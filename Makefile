@@ -10,7 +10,7 @@ install-test:
 	@bash scripts/bootstrap.sh --test
 
 demo: install
-	$(VENV)/bin/cnmri demo -o $(DEMO_OUT)
+	$(VENV)/bin/cnmri demo -o $(DEMO_OUT) --force
 
 test: install-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider

@@ -69,14 +69,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     _configure_logging(args.verbose, args.quiet)
+    from cnmri.io.outputs import Terminated, cleanup_on_signals
+
     try:
-        return int(args.func(args))
+        with cleanup_on_signals():
+            return int(args.func(args))
     except CnmriError as error:
         print(f"cnmri {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print(f"cnmri {args.command}: cancelled", file=sys.stderr)
         return 130
+    except Terminated as stop:
+        print(f"cnmri {args.command}: stopped by signal {stop.signum}; partial output removed", file=sys.stderr)
+        return 128 + stop.signum
     except MemoryError:
         print(f"cnmri {args.command}: error: out of memory; try a smaller image or free memory", file=sys.stderr)
         return 3

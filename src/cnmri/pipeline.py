@@ -468,22 +468,35 @@ def _round(value: float | None, digits: int = 3) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), digits)
 
 
-def analyze_study(pre: Path | None, post: Path, out_dir: Path, options: AnalyzeOptions | None = None) -> dict[str, Any]:
-    """Run the whole pipeline and write ``out_dir`` atomically; return the findings dict."""
-    from cnmri.io.outputs import atomic_output_dir, check_writable_parent
+def analyze_study(
+    pre: Path | None,
+    post: Path,
+    out_dir: Path,
+    options: AnalyzeOptions | None = None,
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Run the whole pipeline and write ``out_dir`` atomically (rules in :mod:`cnmri.io.outputs`)."""
+    from cnmri.io.outputs import output_folder
+
+    options = options or AnalyzeOptions()
+    inputs = (pre, post, options.clinical, options.template, options.atlas, options.normative, options.baseline)
+    with output_folder(Path(out_dir), command="analyze", force=force, inputs=inputs) as folder:
+        return analyze_into(pre, post, folder.path, options)
+
+
+def analyze_into(pre: Path | None, post: Path, folder: Path, options: AnalyzeOptions | None = None) -> dict[str, Any]:
+    """Run the whole pipeline and write its outputs into ``folder`` (an already claimed output)."""
     from cnmri.report.writers import write_outputs
 
     options = options or AnalyzeOptions()
-    out_dir = Path(out_dir)
-    check_writable_parent(out_dir)
     baseline = _read_baseline(options.baseline) if options.baseline is not None else None
     analysis = run_analysis(Path(pre) if pre else None, Path(post), options)
     if options.clinical is not None:
         join_clinical(analysis, options.clinical)
     if baseline is not None:
         join_comparison(analysis, baseline)
-    with atomic_output_dir(out_dir) as tmp:
-        write_outputs(analysis, tmp, report=options.report)
+    write_outputs(analysis, folder, report=options.report)
     return analysis.findings
 
 

@@ -166,7 +166,8 @@ def test_write_case_and_spec_roundtrip(base2mm: Volume, small_atlas: Atlas, tmp_
     out = Path(str(tmp_path)) / "case"
     spec = PhantomSpec(_cn7_left().lesions, realism=Realism(snr=25.0))
     write_case(generate_case(spec, 4, base2mm, small_atlas, supersample=1), out)
-    assert sorted(p.name for p in out.iterdir()) == ["post.nii.gz", "pre.nii.gz", "truth.json"]
+    written = sorted(p.name for p in out.iterdir() if p.name != ".cnmri-output")
+    assert written == ["post.nii.gz", "pre.nii.gz", "truth.json"]
     truth = json.loads((out / "truth.json").read_text())
     assert spec_from_dict(truth["spec"]) == spec
     seg = truth["lesions"][0]["segments"][0]

@@ -177,7 +177,7 @@ def test_tsv_has_one_row_per_segment() -> None:
 def test_written_outputs(tmp_path: Path) -> None:
     result = compare_findings(BASE, FOLLOW)
     out = write_comparison(result, tmp_path / "cmp")
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != ".cnmri-output")
     assert names == ["comparison.html", "comparison.json", "comparison.png", "comparison.tsv"]
     assert json.loads((out / "comparison.json").read_text()) == result
     png = (out / "comparison.png").read_bytes()

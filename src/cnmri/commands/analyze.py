@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +34,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="an earlier analysis of the same patient (output folder): embed the follow-up comparison",
     )
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (written atomically)")
+    p.add_argument(
+        "--force", action="store_true", help="replace OUT if it holds a previous cnmri output (never an input)"
+    )
     p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
     p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
-    p.add_argument("--identify", action="store_true", help="DICOM: keep patient name/ID in the outputs")
+    p.add_argument(
+        "--identify",
+        action="store_true",
+        help="DICOM: keep patient name/ID, descriptions as written and file names in the outputs and messages",
+    )
+    p.add_argument(
+        "--max-voxels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse images with more voxels than N (default 600^3 = 216,000,000; see docs/safety.md)",
+    )
     p.add_argument(
         "--deidentify",
         action="store_true",
@@ -55,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnmri.pipeline import AnalyzeOptions, analyze_study
+    from cnmri.pipeline import AnalyzeOptions
 
     options = AnalyzeOptions(
         template=args.template,
@@ -73,20 +86,36 @@ def run(args: argparse.Namespace) -> int:
         if path is not None:
             if not path.exists():
                 raise InputError(f"{role} {path} does not exist")
-            options.extra_warnings.append(f"{role} {path.name} was given but is not yet used for measurement")
-    if args.clinical is not None and not args.clinical.exists():
-        raise InputError(f"--clinical {args.clinical} does not exist")
-    if args.study_dir is not None:
-        if args.pre or args.post:
-            raise InputError("give either STUDY_DIR (DICOM) or --pre/--post (NIfTI), not both")
-        if args.identify and args.deidentify:
-            raise InputError("--identify and --deidentify contradict each other; choose one")
-        with tempfile.TemporaryDirectory(prefix="cnmri-dicom-") as work:
+            options.extra_warnings.append(f"{role} was given but is not yet used for measurement")
+    if args.clinical is not None:
+        from cnmri.assess.clinical import load_case
+
+        load_case(args.clinical)  # a bad case file fails now, before any image work
+    if args.study_dir is not None and (args.pre or args.post):
+        raise InputError("give either STUDY_DIR (DICOM) or --pre/--post (NIfTI), not both")
+    if args.study_dir is None and args.post is None:
+        raise InputError("no input: give STUDY_DIR (a DICOM folder) or --post POST.nii.gz (and --pre PRE)")
+    if args.identify and args.deidentify:
+        raise InputError("--identify and --deidentify contradict each other; choose one")
+    from cnmri.io.limits import voxel_limit
+    from cnmri.io.outputs import output_folder
+    from cnmri.pipeline import analyze_into
+
+    inputs = [args.study_dir, args.pre, args.post, args.clinical, args.ciss, args.flair_post]
+    inputs += [args.template, args.atlas, args.normative, args.baseline]
+    with (
+        voxel_limit(args.max_voxels),
+        output_folder(args.out, command="analyze", force=args.force, inputs=inputs) as out,
+    ):
+        if args.study_dir is None:
+            findings = analyze_into(args.pre, args.post, out.path, options)
+        else:
             from cnmri.io.dicom import prepare_study
 
+            # The converted images live inside the partial output folder: removed on any failure or signal.
             prepared = prepare_study(
                 args.study_dir,
-                Path(work),
+                out.work_dir("dicom"),
                 pre_series=args.pre_series,
                 post_series=args.post_series,
                 identify=args.identify,
@@ -102,11 +131,7 @@ def run(args: argparse.Namespace) -> int:
                     info.get("series_description"),
                     info.get("why", info.get("reason", "")),
                 )
-            findings = analyze_study(prepared.pre, prepared.post, args.out, options)
-    else:
-        if args.post is None:
-            raise InputError("no input: give STUDY_DIR (a DICOM folder) or --post POST.nii.gz (and --pre PRE)")
-        findings = analyze_study(args.pre, args.post, args.out, options)
+            findings = analyze_into(prepared.pre, prepared.post, out.path, options)
     _print_summary(findings, args.out)
     return 0
 
@@ -137,7 +162,7 @@ def dicom_study_record(metadata: dict[str, Any], identify: bool, deidentify: boo
     record = deidentify_metadata(metadata, identify)
     if deidentify:
         record = _drop_keys(record, ("date", "time", "uid"))
-    record["deidentification"] = deidentification_record(identify)
+    record["deidentification"] = deidentification_record(identify, deidentify)
     if deidentify:
         record["deidentification"]["also"] = "UIDs replaced by hashed 2.25 UIDs; dates and times removed"
     return record

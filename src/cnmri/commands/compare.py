@@ -23,13 +23,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("baseline", type=Path, metavar="BASELINE_OUT", help="earlier analysis folder")
     parser.add_argument("followup", type=Path, metavar="FOLLOWUP_OUT", help="later analysis folder")
     parser.add_argument("-o", "--out", type=Path, required=True, metavar="CMP", help="output folder")
-    parser.add_argument("--force", action="store_true", help="replace CMP if it exists and is not empty")
+    parser.add_argument(
+        "--force", action="store_true", help="replace CMP if it holds a previous cnmri output (never an input)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from cnmri.io.outputs import check_not_an_input, check_writable_parent
     from cnmri.report.compare import compare_findings, read_findings, write_comparison
 
+    check_writable_parent(args.out)
+    check_not_an_input(args.out.resolve(), (args.baseline, args.followup))
     base = read_findings(args.baseline)
     follow = read_findings(args.followup)
     result = compare_findings(base, follow)
@@ -37,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     result["followup"]["path"] = str(args.followup)
     for warning in result["warnings"]:
         _log.warning("warning: %s", warning)
-    out = write_comparison(result, args.out, overwrite=args.force)
+    out = write_comparison(result, args.out, overwrite=args.force, inputs=(args.baseline, args.followup))
     summary = result["summary"]
     _log.info("overall response: %s", summary["overall"])
     sys.stdout.write(f"{out / 'comparison.html'}\n")

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "enhancement), analyses it and prints where report.html is.",
     )
     p.add_argument("-o", "--out", type=Path, default=Path("cnmri_demo"), help="output folder (default cnmri_demo)")
+    p.add_argument(
+        "--force", action="store_true", help="replace OUT if it holds a previous cnmri output (never an input)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the demo case (default 0)")
     p.add_argument("--template", type=Path, help="MNIColin27 T1 to use (else TemplateFlow cache, else Debian)")
     p.set_defaults(func=run)
@@ -39,20 +42,20 @@ def demo_clinical_case() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnmri.io.outputs import atomic_output_dir, check_writable_parent
-    from cnmri.phantom.generator import demo_spec, generate_case, write_case
+    from cnmri.io.outputs import output_folder
+    from cnmri.phantom.generator import demo_spec, generate_case, write_case_files
     from cnmri.pipeline import AnalyzeOptions, join_clinical, run_analysis
     from cnmri.report.writers import write_outputs
     from cnmri.templates import load_template
 
     out: Path = args.out
-    check_writable_parent(out)
-    base = load_template(args.template)
-    _log.info("building the demo case from the Colin27 head (%s)", base.meta.get("template_origin", ""))
-    case = generate_case(demo_spec(), seed=args.seed, base=base)
-    with atomic_output_dir(out) as tmp:
+    with output_folder(out, command="demo", force=args.force, inputs=(args.template,)) as folder:
+        tmp = folder.path
+        base = load_template(args.template)
+        _log.info("building the demo case from the Colin27 head (%s)", base.meta.get("template_origin", ""))
+        case = generate_case(demo_spec(), seed=args.seed, base=base)
         inputs = tmp / "inputs"
-        write_case(case, inputs)
+        write_case_files(case, inputs)
         analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template_volume=base))
         analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
         # The motivating case's clinical data: the demo shows CNS status, relapse, differential and next steps.

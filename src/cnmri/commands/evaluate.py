@@ -17,18 +17,22 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--cases", required=True, type=Path, help="folder of labelled studies")
     parser.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--force", action="store_true", help="replace OUT if it holds a previous cnmri output (never an input)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnmri.io.outputs import check_writable_parent
+    from cnmri.io.outputs import check_not_an_input, check_writable_parent, output_folder
     from cnmri.phantom.bench import run_labelled, write_report
     from cnmri.phantom.evaluate import discover_cases
 
-    cases = discover_cases(args.cases)
     check_writable_parent(args.out)
-    args.out.mkdir(parents=True, exist_ok=True)
-    scores, failures = run_labelled(cases, args.out)
-    write_report(scores, failures, args.out, title=f"cnmri evaluate {args.cases}")
+    check_not_an_input(args.out.resolve(), (args.cases,))
+    cases = discover_cases(args.cases)
+    with output_folder(args.out, command="evaluate", force=args.force, inputs=(args.cases,)) as folder:
+        scores, failures = run_labelled(cases, folder.path)
+        write_report(scores, failures, folder.path, title=f"cnmri evaluate {args.cases.name}")
     print(args.out / "metrics.md")
     return 0 if not failures else 3

@@ -33,6 +33,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--all-reasons", action="store_true", help="show every reason in the table, not the first three"
     )
+    parser.add_argument(
+        "--identify",
+        action="store_true",
+        help="show descriptions as written, file and folder names (may show the patient's name)",
+    )
+    parser.add_argument(
+        "--max-voxels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse images with more voxels than N (default 600^3 = 216,000,000; see docs/safety.md)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -40,10 +52,11 @@ def _voxel(row_voxel: tuple[float, float, float] | None) -> str:
     return "x".join(f"{v:g}" for v in row_voxel) if row_voxel else "-"
 
 
-def format_table(inventory: StudyInventory, all_reasons: bool = False) -> str:
+def format_table(inventory: StudyInventory, all_reasons: bool = False, identify: bool = False) -> str:
     """A fixed-width table for the terminal; the JSON form carries the same fields in full."""
     lines = [
-        f"{inventory.root}: {inventory.files} file(s), {inventory.dicom_images} DICOM image(s)"
+        f"{inventory.root if identify else 'study folder'}: {inventory.files} file(s), "
+        f"{inventory.dicom_images} DICOM image(s)"
         + (f", {inventory.non_dicom} non-DICOM skipped" if inventory.non_dicom else "")
         + (f", {len(inventory.unreadable)} unreadable" if inventory.unreadable else "")
         + (f", {inventory.duplicate_copies} duplicate copies" if inventory.duplicate_copies else "")
@@ -99,12 +112,19 @@ def format_table(inventory: StudyInventory, all_reasons: bool = False) -> str:
 def run(args: argparse.Namespace) -> int:
     from cnmri.errors import InputError
     from cnmri.io.dicom import inspect_study
+    from cnmri.io.limits import voxel_limit
 
-    inventory = inspect_study(args.study_dir, pre_series=args.pre_series, post_series=args.post_series)
+    with voxel_limit(args.max_voxels):
+        inventory = inspect_study(
+            args.study_dir, pre_series=args.pre_series, post_series=args.post_series, identify=args.identify
+        )
     if args.format == "json":
-        sys.stdout.write(json.dumps(inventory.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
+        record = inventory.to_dict()
+        if not args.identify:
+            record["root"] = "study folder"
+        sys.stdout.write(json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(format_table(inventory, args.all_reasons) + "\n")
+        sys.stdout.write(format_table(inventory, args.all_reasons, args.identify) + "\n")
     sys.stdout.flush()
     if inventory.selection_error:
         raise InputError(inventory.selection_error)

@@ -21,6 +21,9 @@ def register(subparsers: Any) -> None:
         "Without --lesions the case is a control. Deterministic for a seed.",
     )
     parser.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--force", action="store_true", help="replace OUT if it holds a previous cnmri output (never an input)"
+    )
     parser.add_argument("--lesions", default="", help="comma-separated NERVE-SIDE, e.g. CN7-left,CN9-right")
     parser.add_argument(
         "--segments",
@@ -71,7 +74,8 @@ def parse_lesions(
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnmri.phantom.generator import PhantomSpec, Realism, generate_case, write_case
+    from cnmri.io.outputs import output_folder
+    from cnmri.phantom.generator import PhantomSpec, Realism, generate_case, write_case_files
 
     lesions = parse_lesions(args.lesions, args.segments, args.contrast, args.thickness_mm, args.nodular)
     realism = Realism.standard(snr=args.snr) if args.realism == "standard" else Realism(snr=args.snr)
@@ -81,11 +85,9 @@ def run(args: argparse.Namespace) -> int:
         from cnmri.io.nifti import load_volume
 
         base = load_volume(args.base, role="base")
-    from cnmri.io.outputs import check_writable_parent
-
-    check_writable_parent(args.out)
-    _log.info("generating phantom (seed %d, %d lesion(s), realism %s)", args.seed, len(lesions), args.realism)
-    case = generate_case(spec, seed=args.seed, base=base)
-    write_case(case, args.out)
+    with output_folder(args.out, command="phantom", force=args.force, inputs=(args.base,)) as folder:
+        _log.info("generating phantom (seed %d, %d lesion(s), realism %s)", args.seed, len(lesions), args.realism)
+        case = generate_case(spec, seed=args.seed, base=base)
+        write_case_files(case, folder.path)
     print(args.out)
     return 0

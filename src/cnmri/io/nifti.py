@@ -10,7 +10,11 @@ import nibabel as nib
 import numpy as np
 
 from cnmri.errors import InputError
+from cnmri.io.limits import check_gzip_size, check_image_size, max_image_bytes
 from cnmri.volume import Volume
+
+#: Room for NIfTI extensions and padding beyond what the header describes, in a .nii.gz.
+_GZIP_SLACK_BYTES = 16 * 1024 * 1024
 
 
 def load_volume(path: Path | str, role: str = "image") -> Volume:
@@ -39,12 +43,15 @@ def load_volume(path: Path | str, role: str = "image") -> Volume:
         raise InputError(f"{role} image {path} has {len(shape)} dimensions {shape}; a 3D volume is needed")
     if min(shape) < 8:
         raise InputError(f"{role} image {path} has shape {shape}: a 2D slice or a thin slab, not a 3D head volume")
+    _check_claimed_size(image, path, role)
     try:
         data = np.asarray(image.dataobj, dtype=np.float32)
     except (OSError, EOFError, zlib.error, ValueError) as err:
         raise InputError(
             f"{role} image {path}: the voxel data cannot be read ({err}); the file is truncated?"
         ) from None
+    except MemoryError:
+        raise InputError(f"{role} image {path} does not fit in memory; free memory or use a smaller image") from None
     finite = np.isfinite(data)
     if not finite.all():
         bad = int((~finite).sum())
@@ -57,6 +64,17 @@ def load_volume(path: Path | str, role: str = "image") -> Volume:
     except ValueError as err:
         raise InputError(f"{role} image {path}: {err}") from None
     return volume.as_closest_canonical()
+
+
+def _check_claimed_size(image: nib.Nifti1Image | nib.Nifti2Image, path: Path, role: str) -> None:
+    """Refuse, before allocating, an image whose header (or gzip stream) is larger than the limits."""
+    header = image.header
+    voxels = int(np.prod([int(s) for s in image.shape], dtype=np.int64))
+    itemsize = max(int(header.get_data_dtype().itemsize), 4)  # it is converted to float32
+    check_image_size(f"{role} image {path}", voxels, voxels * itemsize)
+    if str(path).lower().endswith(".gz"):
+        described = int(header.get_data_offset()) + voxels * int(header.get_data_dtype().itemsize)
+        check_gzip_size(path, min(max_image_bytes(), described + _GZIP_SLACK_BYTES), f"{role} image {path}")
 
 
 def save_volume(volume: Volume, path: Path, dtype: type | None = None) -> None:

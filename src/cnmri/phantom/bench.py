@@ -120,7 +120,7 @@ def suite_cases(name: str) -> list[BenchCase]:
 def default_analyzer(pre: Path | None, post: Path, out_dir: Path) -> dict[str, Any]:
     from cnmri.pipeline import AnalyzeOptions, analyze_study
 
-    return analyze_study(pre, post, out_dir, AnalyzeOptions(report=False))
+    return analyze_study(pre, post, out_dir, AnalyzeOptions(report=False), force=True)
 
 
 def run_labelled(

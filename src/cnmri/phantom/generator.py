@@ -676,18 +676,27 @@ def spec_from_dict(raw: dict[str, Any]) -> PhantomSpec:
 
 
 def write_case(case: PhantomCase, out_dir: Path | str, overwrite: bool = True) -> Path:
-    """Write ``pre.nii.gz``, ``post.nii.gz`` and ``truth.json`` into ``out_dir`` atomically."""
-    from cnmri.io.nifti import save_volume
-    from cnmri.io.outputs import atomic_output_dir, write_json_atomic
+    """Write ``pre.nii.gz``, ``post.nii.gz`` and ``truth.json`` into ``out_dir`` atomically.
+
+    ``overwrite`` replaces only a previous cnmri output (rules in :mod:`cnmri.io.outputs`).
+    """
+    from cnmri.io.outputs import output_folder
 
     out_dir = Path(out_dir)
-    with atomic_output_dir(out_dir, overwrite=overwrite) as tmp:
-        save_volume(case.pre, tmp / "pre.nii.gz", dtype=np.float32)
-        save_volume(case.post, tmp / "post.nii.gz", dtype=np.float32)
-        write_json_atomic(
-            tmp / "truth.json", dict(case.truth, files={"pre": "pre.nii.gz", "post": "post.nii.gz"})
-        )
+    with output_folder(out_dir, command="phantom", force=overwrite) as folder:
+        write_case_files(case, folder.path)
     return out_dir
+
+
+def write_case_files(case: PhantomCase, folder: Path) -> None:
+    """Write the case's three files into ``folder`` (created if needed), which the caller has claimed."""
+    from cnmri.io.nifti import save_volume
+    from cnmri.io.outputs import write_json_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_volume(case.pre, folder / "pre.nii.gz", dtype=np.float32)
+    save_volume(case.post, folder / "post.nii.gz", dtype=np.float32)
+    write_json_atomic(folder / "truth.json", dict(case.truth, files={"pre": "pre.nii.gz", "post": "post.nii.gz"}))
 
 
 def with_lesions(spec: PhantomSpec, lesions: tuple[LesionSpec, ...]) -> PhantomSpec:

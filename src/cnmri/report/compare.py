@@ -389,12 +389,14 @@ def render_comparison_html(result: dict[str, Any], png: bytes | None = None) -> 
     return render("comparison.html", **comparison_context(result, png))
 
 
-def write_comparison(result: dict[str, Any], out_dir: Path, overwrite: bool = True) -> Path:
-    """Write comparison.json, .tsv, .png and .html atomically into ``out_dir``."""
+def write_comparison(
+    result: dict[str, Any], out_dir: Path, overwrite: bool = False, inputs: tuple[Path, ...] = ()
+) -> Path:
+    """Write comparison.json, .tsv, .png and .html atomically into ``out_dir`` (rules in cnmri.io.outputs)."""
     from cnmri.io.outputs import atomic_output_dir, write_json_atomic, write_text_atomic
 
     png = plot_comparison(result)
-    with atomic_output_dir(Path(out_dir), overwrite=overwrite) as tmp:
+    with atomic_output_dir(Path(out_dir), overwrite=overwrite, command="compare", inputs=inputs) as tmp:
         write_json_atomic(tmp / "comparison.json", result)
         write_text_atomic(tmp / "comparison.tsv", comparison_tsv(result))
         (tmp / "comparison.png").write_bytes(png)

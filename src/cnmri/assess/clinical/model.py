@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from cnmri.errors import InputError
+from cnmri.io.limits import MAX_CLINICAL_FILE_BYTES, shorten
 
 NERVE_NAMES: tuple[str, ...] = tuple(f"CN{n}" for n in range(2, 13))
 SIDES: tuple[str, ...] = ("left", "right")
@@ -277,6 +278,10 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
+def _echo(value: Any) -> str:
+    return shorten(repr(value))
+
+
 def _describe(error: Any) -> str:
     loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and ("[" in part or "(" in part)))
     kind = error["type"]
@@ -290,14 +295,14 @@ def _describe(error: Any) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     if kind in ("model_type", "dict_type"):
-        message = f"expected a mapping of fields, got {error.get('input')!r}"
+        message = f"expected a mapping of fields, got {_echo(error.get('input'))}"
     elif kind == "list_type":
-        message = f"expected a list, got {error.get('input')!r}"
+        message = f"expected a list, got {_echo(error.get('input'))}"
     elif kind == "value_error" and re.match(r"^[A-Za-z_][\w.]*: ", message):
         # A check across fields names the field itself, relative to this section.
         return f"{path}.{message}" if path else message
     elif kind == "literal_error":
-        message = f"{error.get('input')!r} is not allowed; {message[0].lower()}{message[1:]}"
+        message = f"{_echo(error.get('input'))} is not allowed; {message[0].lower()}{message[1:]}"
     return f"{path or '(top level)'}: {message}"
 
 
@@ -317,7 +322,7 @@ def case_from_dict(data: Any, source: str = "case") -> ClinicalCase:
         for item in error.errors():
             if item["type"] == "bool_type" and isinstance(item.get("input"), list):
                 continue  # the list branch of "true, false or a list" reports the real problem
-            line = _describe(item)
+            line = shorten(_describe(item), 400)
             seen.setdefault(line.split(":", 1)[0], line)
         raise InputError(f"{source}: " + "; ".join(seen.values())) from None
 
@@ -330,18 +335,41 @@ def load_case(path: str | Path) -> ClinicalCase:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"clinical case file {path} does not exist or is not a file")
+    size = path.stat().st_size
+    if size > MAX_CLINICAL_FILE_BYTES:
+        raise InputError(
+            f"clinical case file {path} is {size:,} bytes; a case is a few kilobytes (limit "
+            f"{MAX_CLINICAL_FILE_BYTES:,}); give the case file, not a data export"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read clinical case file {path}: {error}") from None
+        raise InputError(f"cannot read clinical case file {path}: {shorten(str(error))}") from None
+    kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
     try:
         # YAML is a superset of JSON; JSON files are read strictly.
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if kind == "JSON" else yaml.load(text, Loader=_NoAliasSafeLoader)
+        return case_from_dict(data, source=str(path))
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InputError(
-            f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {error}"
-        ) from None
-    return case_from_dict(data, source=str(path))
+        raise InputError(f"{path}: not valid {kind}: {shorten(str(error), 300)}") from None
+    except RecursionError:
+        raise InputError(f"{path}: nested too deeply to be a clinical case; check the file's structure") from None
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: a 500-byte alias bomb would otherwise expand to gigabytes.
+
+    A clinical case has no use for anchors and aliases (``&x`` / ``*x``).
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not allowed in a clinical case; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 __all__ = [

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cnmri.errors import InputError
+from cnmri.errors import CnmriError, InputError
 from cnmri.io.dicom.classify import Choice, Classification, Selection, classify_all, describe, select_series
 from cnmri.io.dicom.convert import ConvertedSeries, convert_stack
-from cnmri.io.dicom.deid import deidentification_record, deidentify_metadata
+from cnmri.io.dicom.deid import Redactor, deidentification_record, deidentify_metadata
 from cnmri.io.dicom.discover import Discovery, SeriesInfo, discover
+from cnmri.io.limits import check_image_size
 
 _log = logging.getLogger(__name__)
 
@@ -98,11 +99,7 @@ def _discover_checked(study_dir: Path | str) -> Discovery:
         if discovery.n_files:
             found += (
                 f": {len(discovery.non_dicom)} not DICOM, {len(discovery.unreadable)} unreadable"
-                + (
-                    f" (e.g. {discovery.unreadable[0][0].name}: {discovery.unreadable[0][1]})"
-                    if discovery.unreadable
-                    else ""
-                )
+                + (f" (e.g. {_redacted_reason(discovery, 0)})" if discovery.unreadable else "")
                 + (f", {len(discovery.dicomdir)} DICOMDIR index" if discovery.dicomdir else "")
             )
         raise InputError(
@@ -112,12 +109,42 @@ def _discover_checked(study_dir: Path | str) -> Discovery:
     return discovery
 
 
+def build_redactor(discovery: Discovery, identify: bool = False) -> Redactor:
+    """What identifies the patient in this study's headers, file names and folders (see :class:`Redactor`)."""
+    redact = Redactor(identify)
+    if identify:
+        return redact
+    redact.add_path(discovery.root)
+    redact.add_path(os.path.realpath(discovery.root))
+    for series in discovery.series:
+        for instance in series.instances:
+            redact.add_description(instance.series_description)
+            redact.add_description(instance.protocol_name)
+            redact.add_description(dict(instance.extra).get("StudyDescription"))
+            for key, value in instance.identity:
+                if key not in ("PatientSex", "PatientAge"):
+                    redact.add_identity(value, by_word=key in ("PatientName", "PatientID"))
+            redact.add_path(instance.path)
+        for folder in series.folders:
+            redact.add_path(folder)
+    for path, _ in discovery.unreadable:
+        redact.add_path(path)
+    return redact
+
+
+def _redacted_reason(discovery: Discovery, index: int) -> str:
+    """An unreadable file named by its position, never by its name (which may hold the patient's)."""
+    path, reason = discovery.unreadable[index]
+    reason = reason.replace(str(path), "[file]").replace(path.name, "[file]")
+    return f"file {index + 1}: {reason}"
+
+
 def _discovery_warnings(discovery: Discovery) -> list[str]:
     notes = []
     if discovery.non_dicom:
         notes.append(f"{len(discovery.non_dicom)} non-DICOM file(s) skipped")
     if discovery.unreadable:
-        examples = "; ".join(f"{p.name}: {r}" for p, r in discovery.unreadable[:3])
+        examples = "; ".join(_redacted_reason(discovery, i) for i in range(min(3, len(discovery.unreadable))))
         notes.append(f"{len(discovery.unreadable)} file(s) could not be read and were skipped ({examples})")
     if discovery.copies_dropped:
         notes.append(f"{discovery.copies_dropped} copies of already-seen DICOM instances ignored")
@@ -165,7 +192,7 @@ def _check_one_study(discovery: Discovery) -> None:
                 f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, in {folder}"
             )
         raise InputError(
-            f"{discovery.root} holds images of {len(patients)} different patients ({'; '.join(parts)}); "
+            f"the study folder holds images of {len(patients)} different patients ({'; '.join(parts)}); "
             "point STUDY_DIR at one patient's study"
         )
     if len(studies) > 1:
@@ -175,7 +202,7 @@ def _check_one_study(discovery: Discovery) -> None:
             for s in studies
         )
         raise InputError(
-            f"{discovery.root} holds {len(studies)} studies ({listing}); point STUDY_DIR at the folder "
+            f"the study folder holds {len(studies)} studies ({listing}); point STUDY_DIR at the folder "
             "of the one to analyse"
         )
 
@@ -193,14 +220,16 @@ def _role_map(selection: Selection) -> dict[str, Choice | None]:
 
 
 def inspect_study(
-    study_dir: Path | str, pre_series: int | None = None, post_series: int | None = None
+    study_dir: Path | str, pre_series: int | None = None, post_series: int | None = None, identify: bool = False
 ) -> StudyInventory:
     """Every series in ``study_dir`` with its classification, confidence, reasons and cnmri role.
 
     Raises :class:`InputError` only when there are no DICOM images at all; a study from which no
-    post-contrast T1 can be chosen is listed with ``selection_error`` set.
+    post-contrast T1 can be chosen is listed with ``selection_error`` set. Without ``identify``,
+    descriptions keep only scanner vocabulary and no file or folder name is shown.
     """
     discovery = _discover_checked(study_dir)
+    redact = build_redactor(discovery, identify)
     rows = classify_all(discovery)
     roles: dict[str, str] = {}
     selection_error: str | None = None
@@ -237,23 +266,40 @@ def inspect_study(
                 reasons=c.reasons,
                 role=roles.get(s.series_uid, ""),
                 series_instance_uid=s.series_uid,
-                folder=str(s.folders[0]) if s.folders else "",
+                folder=(str(s.folders[0]) if s.folders else "") if identify else "",
             )
         )
+    if not identify:
+        series_rows = [
+            replace(
+                row,
+                description=redact(row.description),
+                reasons=tuple(redact(r) for r in row.reasons),
+            )
+            for row in series_rows
+        ]
+    unreadable = (
+        tuple((str(p), r) for p, r in discovery.unreadable)
+        if identify
+        else tuple(
+            (f"file {i + 1}", _redacted_reason(discovery, i).split(": ", 1)[1])
+            for i in range(len(discovery.unreadable))
+        )
+    )
     return StudyInventory(
         root=Path(study_dir),
         files=discovery.n_files,
         dicom_images=discovery.n_instances,
         non_dicom=len(discovery.non_dicom),
-        unreadable=tuple((str(p), r) for p, r in discovery.unreadable),
+        unreadable=unreadable,
         dicomdir=len(discovery.dicomdir),
         duplicate_copies=discovery.copies_dropped,
         patients=len(discovery.patients()),
-        studies=tuple(_study_summaries(discovery)),
+        studies=tuple(redact.value(_study_summaries(discovery))),
         series=tuple(series_rows),
         selection=selection,
-        selection_error=selection_error,
-        warnings=tuple(warnings),
+        selection_error=None if selection_error is None else redact(selection_error),
+        warnings=tuple(redact(w) for w in warnings),
     )
 
 
@@ -304,9 +350,33 @@ def prepare_study(
 
     Raises :class:`InputError` (exit 2) naming what was found and what to pass when the folder holds no
     DICOM images, no MR, several patients or studies, no usable post-contrast T1, or two equally good
-    candidates.
+    candidates. Without ``identify`` no message, warning or record names the patient, a file or a
+    folder, and descriptions keep only scanner vocabulary.
     """
     discovery = _discover_checked(study_dir)
+    redact = build_redactor(discovery, identify)
+    try:
+        prepared = _prepare(discovery, Path(work_dir), pre_series, post_series, identify, redact)
+    except CnmriError as err:
+        raise type(err)(redact(str(err))) from None
+    except MemoryError:
+        raise InputError("the chosen DICOM series do not fit in memory; free memory and run again") from None
+    return replace(
+        prepared,
+        inputs=redact.value(prepared.inputs),
+        metadata=redact.value(prepared.metadata),
+        warnings=[redact(w) for w in prepared.warnings],
+    )
+
+
+def _prepare(
+    discovery: Discovery,
+    work_dir: Path,
+    pre_series: int | None,
+    post_series: int | None,
+    identify: bool,
+    redact: Redactor,
+) -> PreparedStudy:
     _check_one_study(discovery)
     rows = classify_all(discovery)
     selection = select_series(rows, pre_series, post_series)
@@ -326,6 +396,8 @@ def prepare_study(
                 f"{name} holds {len(choice.series.stacks)} volumes; used the largest "
                 f"({stack.label or 'first'}, {stack.n_images} images)"
             )
+        voxels = stack.first.rows * stack.first.columns * stack.n_images
+        check_image_size(f"{role} {name}", voxels, voxels * 4)  # converted to float32 below
         try:
             converted = convert_stack(stack, work / f"{role}.nii.gz", name=f"{role} {name}")
         except InputError as err:
@@ -337,7 +409,7 @@ def prepare_study(
         paths[role] = converted.path
         inputs[role] = _input_record(role, choice, converted)
         sequences[role] = _sequence_parameters(choice.series, converted)
-        _log.info("%s: %s — %s", role, describe(choice.series, choice.classification), choice.why)
+        _log.info("%s: %s — %s", role, redact(describe(choice.series, choice.classification)), redact(choice.why))
     post = selection.post.series.first
     extra = dict(post.extra)
     identity = {k: v for k, v in post.identity}

@@ -19,6 +19,8 @@ studies and in the objects cnmri creates; it is not a full copy of PS3.15 Table 
 from __future__ import annotations
 
 import copy
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -306,27 +308,156 @@ def deidentify_metadata(metadata: Mapping[str, Any], identify: bool = False) -> 
     return out
 
 
-def deidentification_record(identify: bool) -> dict[str, Any]:
-    """What to write beside the metadata: which profile and options were applied."""
+def deidentification_record(identify: bool, deidentify: bool = False) -> dict[str, Any]:
+    """Which profile and options (PS3.15 Table CID 7050) were applied to the metadata cnmri writes.
+
+    Default: identifiers removed, descriptions cleaned to scanner vocabulary (113105), study date and
+    series UIDs kept (113106, 113110). ``deidentify``: dates removed and UIDs replaced as well, so
+    neither retain option is listed.
+    """
     if identify:
         return {"applied": False, "reason": "identify was requested: patient identifiers are included"}
+    options = Options(retain_dates=not deidentify, retain_uids=not deidentify)
+    codes = options.codes()
+    codes.insert(1, ("113105", "Clean Descriptors Option"))
     return {
         "applied": True,
         "method": "DICOM PS3.15 Annex E Basic Application Confidentiality Profile",
-        "options": [
-            {"code": value, "scheme": "DCM", "meaning": meaning} for value, meaning in REPORT_OPTIONS.codes()
-        ],
-        "removed": sorted(IDENTIFYING_KEYS),
-        "note": "series descriptions are kept as the scanner wrote them, to say which series was used",
+        "options": [{"code": value, "scheme": "DCM", "meaning": meaning} for value, meaning in codes],
+        "removed": sorted(IDENTIFYING_KEYS | ({"dates", "times"} if deidentify else set())),
+        "note": "series and study descriptions keep only scanner vocabulary (sequence, plane, contrast, "
+        "sizes); file and folder names are never written",
     }
+
+
+# ------------------------------------------------------------------------------ descriptions, redaction
+
+#: Words a scanner or technologist writes into series/study descriptions and protocol names that say
+#: what the series is and nothing about who was scanned. Everything else is dropped by
+#: :func:`scrub_description` (names, MRNs, dates and free text can be typed into these fields).
+_VOCABULARY_TEXT = """
+    T1 T2 T1W T2W T1WI T2WI PD PDW FLAIR DIR STIR TIRM TIR IR FLASH MPRAGE MP RAGE MP2RAGE VIBE SPACE BRAVO
+    FSPGR SPGR GRE GR SE TSE FSE ETSE TFE TFE3D THRIVE CUBE VISTA DRIVE CISS FIESTA FIESTAC FIESTA-C
+    DWI DTI DIFF DIFFUSION ADC TRACE EPI EP2D SWI SWAN TOF MRA PERF DSC DCE ASL BOLD
+    GD GAD GADO GADOLINIUM GADOVIST DOTAREM MULTIHANCE CONTRAST CE KM C +C -C POST PRE NATIVE NONCONTRAST
+    WITH WITHOUT W WO AND NO AX AXIAL TRA TRANS TRANSVERSAL SAG SAGITTAL COR CORONAL OBL OBLIQUE
+    2D 3D ISO ISOTROPIC MM HR HIGHRES FS FATSAT FAT SAT DIXON WATER IN OPP OUT MPR MIP MINIP RECON REFORMAT
+    LOC LOCALIZER LOCALISER SCOUT SURVEY PLANE 3PLANE TRIPLANE CALIBRATION ASSET SENSE GRAPPA IPAT
+    BRAIN HEAD NECK IAC IACS CPA ORBIT ORBITS SKULL BASE POSTERIOR FOSSA PITUITARY CRANIAL NERVE NERVES CN
+    NORM ND DIS2D DIS3D FIL PHASE MAG MAGNITUDE MOCO SUB SUBTRACTION DARK FLUID BLACK BLOOD BB
+    ROUTINE PROTOCOL SEQUENCE MRI MR EXAM STUDY SERIES STANDARD FAST THIN THICK HIGH LOW RES
+"""
+SCANNER_VOCABULARY = frozenset(_VOCABULARY_TEXT.split())
+_TOKEN = re.compile(r"\+C\b|[A-Za-z0-9]+(?:[.,][0-9]+)?[A-Za-z]*")
+_SIZE = re.compile(r"^\d{1,2}(?:[.,]\d{1,2})?(?:MM|ISO|T|X|D)?$|^[PBR]\d{1,2}$|^B\d{1,4}$|^\d{1,3}$")
+
+
+def scrub_description(text: str | None) -> str:
+    """Only the scanner vocabulary and small numbers of a description; ``*`` where words were dropped.
+
+    >>> scrub_description("t1_mprage_sag_p2_iso POST Kowalski 48213977")
+    'T1 MPRAGE SAG P2 ISO POST *'
+    """
+    if not text:
+        return ""
+    kept: list[str] = []
+    for token in _TOKEN.findall(str(text)):
+        word = token.upper()
+        if word in SCANNER_VOCABULARY or _SIZE.match(word) or _known_with_dimension(word):
+            kept.append(word)
+        elif not kept or kept[-1] != "*":
+            kept.append("*")
+    return " ".join(kept)
+
+
+def _known_with_dimension(word: str) -> bool:
+    """``CISS3D``, ``SPACE3D``, ``T1W3D``: a vocabulary word glued to 2D/3D."""
+    return len(word) > 2 and word[-2:] in ("2D", "3D") and word[:-2] in SCANNER_VOCABULARY
+
+
+class Redactor:
+    """Replaces what identifies a patient in text cnmri is about to write or log.
+
+    Built from the study's raw descriptions (replaced by their scrubbed form), identity values (names,
+    IDs, accession numbers: removed, also word by word) and file and folder names (removed).
+    With ``identify`` it changes nothing.
+    """
+
+    def __init__(self, identify: bool = False) -> None:
+        self.identify = identify
+        self._replacements: dict[str, str] = {}
+        self._words: set[str] = set()
+        self._compiled: tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None = None
+
+    def add_description(self, text: str | None) -> None:
+        if text and len(text) >= 2:
+            self._replacements[text] = scrub_description(text)
+            self._compiled = None
+
+    def add_identity(self, value: str | None, by_word: bool = False) -> None:
+        """Remove ``value``; with ``by_word`` (patient name and ID) also each of its words of 3+ letters,
+        in any case and wherever it stands between non-letters (``KOWALSKI_ANNA``, ``anna.k``)."""
+        if not value:
+            return
+        self._replacements[value] = "[removed]"
+        if by_word:
+            for word in re.split(r"[\s^,._/\\-]+", value):
+                if len(word) >= 3 and word.upper() not in SCANNER_VOCABULARY:
+                    self._words.add(word)
+        self._compiled = None
+
+    def add_path(self, path: str | os.PathLike[str]) -> None:
+        text = str(path)
+        self._replacements[text] = "[file]"
+        name = os.path.basename(text)
+        if len(name) >= 6:
+            self._replacements[name] = "[file]"
+        self._compiled = None
+
+    def _patterns(self) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+        if self._compiled is None:
+            exact = sorted(self._replacements, key=len, reverse=True)
+            words = sorted(self._words, key=len, reverse=True)
+            self._compiled = (
+                re.compile("|".join(map(re.escape, exact))) if exact else None,
+                re.compile(
+                    "(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE
+                )
+                if words
+                else None,
+            )
+        return self._compiled
+
+    def __call__(self, text: str) -> str:
+        if self.identify or not text:
+            return text
+        exact, words = self._patterns()
+        if exact is not None:
+            text = exact.sub(lambda m: self._replacements[m.group(0)], text)
+        if words is not None:
+            text = words.sub("[removed]", text)
+        return text
+
+    def value(self, value: Any) -> Any:
+        """:meth:`__call__` applied to every string in a JSON-like value."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.value(v) for v in value)
+        return value
 
 
 __all__ = [
     "BASIC_PROFILE",
     "IDENTIFYING_KEYS",
     "REPORT_OPTIONS",
+    "SCANNER_VOCABULARY",
     "Options",
+    "Redactor",
     "deidentification_record",
     "deidentify_dataset",
     "deidentify_metadata",
+    "scrub_description",
 ]

@@ -16,7 +16,9 @@ import itertools
 import logging
 import math
 import os
+import stat
 import warnings
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag, Tag
+
+from cnmri.io.limits import check_image_size, inflated_size_within, max_voxels
 
 _log = logging.getLogger(__name__)
 
@@ -291,16 +295,57 @@ class Discovery:
 # ----------------------------------------------------------------------------------------- reading
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs.sort()
-        for name in sorted(files):
-            yield Path(folder) / name
+def _walk(root: Path, refused: list[tuple[Path, str]]) -> Iterator[Path]:
+    """Regular files under ``root`` (lstat only: a FIFO is never opened, a device never read).
+
+    Folder links are not followed; a file link is used only when it leads to a regular file inside the
+    study folder. Anything else goes to ``refused`` with the reason.
+    """
+    real_root = os.path.realpath(root)
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            refused.append((Path(folder), f"folder cannot be listed ({err.strerror})"))
+            continue
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield path
+            elif entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if not os.path.exists(target):
+                    refused.append((path, "broken symbolic link"))
+                elif os.path.commonpath([real_root, target]) != real_root:
+                    refused.append((path, "symbolic link leading outside the study folder; not read"))
+                elif not _regular(target):
+                    refused.append((path, "symbolic link to something that is not a regular file; not read"))
+                else:
+                    yield path
+            else:
+                refused.append((path, "not a regular file (FIFO, socket or device); not read"))
+        pending.extend(reversed(subfolders))
+
+
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _looks_like_dicom(path: Path) -> bool:
     """DICM magic at byte 128, or (no preamble) a first element in group 0002 or 0008."""
-    with open(path, "rb") as handle:
+    # O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file; not read")
         head = handle.read(132)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
@@ -414,6 +459,11 @@ def _b_value(ds: Dataset, get: Any) -> float | None:
     return None
 
 
+def _fallback_uid(kind: str, path: Path) -> str:
+    """A stand-in for a missing UID that groups like the path it comes from but never shows the path."""
+    return f"{kind}-{hashlib.sha256(str(path).encode('utf-8', 'replace')).hexdigest()[:24]}"
+
+
 def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
     """Extract an :class:`InstanceHeader` from a dataset read with or without pixels."""
     enhanced = _text(ds.get("SOPClassUID")) in ENHANCED_MR_SOP_CLASSES
@@ -490,10 +540,10 @@ def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
     meta = getattr(ds, "file_meta", None)
     return InstanceHeader(
         path=path,
-        sop_instance_uid=_text(ds.get("SOPInstanceUID")) or f"no-uid:{path}",
+        sop_instance_uid=_text(ds.get("SOPInstanceUID")) or _fallback_uid("no-uid", path),
         sop_class_uid=_text(ds.get("SOPClassUID")),
         study_uid=_text(ds.get("StudyInstanceUID")) or "unknown-study",
-        series_uid=_text(ds.get("SeriesInstanceUID")) or f"unknown-series:{path.parent}",
+        series_uid=_text(ds.get("SeriesInstanceUID")) or _fallback_uid("unknown-series", path.parent),
         patient_key=hashlib.sha256(patient.encode("utf-8", "replace")).hexdigest()[:16],
         modality=_text(ds.get("Modality")).upper(),
         series_number=_int(ds.get("SeriesNumber")),
@@ -545,8 +595,56 @@ def _expected_pixel_bytes(h: InstanceHeader, bits: int, samples: int, photometri
     return (h.rows * h.columns * max(1, h.n_frames) * per_pixel_bits + 7) // 8
 
 
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+#: Room for the header elements of a deflated file beyond its pixel data.
+_DEFLATED_HEADER_SLACK_BYTES = 16 * 1024 * 1024
+
+
+def _check_deflated(path: Path) -> None:
+    """A deflated-syntax file is inflated whole by pydicom, even for a header read: count its size first.
+
+    The budget is 16-bit pixels for the voxel limit plus header room; a compression bomb is stopped after
+    that many bytes, using one 1 MB chunk of memory.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if _DEFLATED.encode() not in head:
+        return
+    meta = pydicom.filereader.read_file_meta_info(path)
+    if _text(meta.get("TransferSyntaxUID")) != _DEFLATED or "FileMetaInformationGroupLength" not in meta:
+        return
+    start = (132 if head[128:132] == b"DICM" else 0) + 12 + int(meta.FileMetaInformationGroupLength)
+    budget = max_voxels() * 2 + _DEFLATED_HEADER_SLACK_BYTES
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        try:
+            size = inflated_size_within(handle, budget, wbits=-zlib.MAX_WBITS)
+        except zlib.error as err:
+            raise ValueError(f"deflated data is damaged ({err})") from None
+    if size is None:
+        raise ValueError(
+            f"deflated file inflates to more than {budget:,} bytes (a damaged file or a compression bomb); "
+            "not read (raise --max-voxels if the image is real)"
+        )
+
+
+def _check_claimed_pixels(ds: Dataset, header: InstanceHeader) -> None:
+    """Refuse, before any pixel is decoded, a file whose header claims more than the image limits."""
+    frames = max(1, header.n_frames)
+    voxels = header.rows * header.columns * frames
+    bits = _int(ds.get("BitsAllocated")) or 16
+    samples = _int(ds.get("SamplesPerPixel")) or 1
+    try:
+        check_image_size(
+            f"an image of {header.rows}x{header.columns}x{frames}", voxels, voxels * samples * max(bits, 8) // 8
+        )
+    except ValueError as err:  # InputError is a ValueError: the file is listed as unreadable
+        raise ValueError(str(err)) from None
+
+
 def read_header(path: Path) -> InstanceHeader | None:
     """Read one file's header. None for a DICOMDIR index; raises on an unreadable file."""
+    _check_deflated(path)
     ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SPECIFIC_TAGS, force=True)
     sop_class = _text(ds.get("SOPClassUID")) or _text(
         getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
@@ -558,6 +656,7 @@ def read_header(path: Path) -> InstanceHeader | None:
     if sop_class in ENHANCED_MR_SOP_CLASSES:
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     header = header_from_dataset(ds, path)
+    _check_claimed_pixels(ds, header)
     if header.rows and header.transfer_syntax in _NATIVE_SYNTAXES | {""}:
         expected = _expected_pixel_bytes(
             header,
@@ -591,7 +690,10 @@ def _stack_key(h: InstanceHeader) -> tuple[Any, ...]:
 
 def _split_stacks(instances: list[InstanceHeader]) -> list[Stack]:
     if any(i.is_multiframe for i in instances):
-        multi = [Stack([i], label=f"multi-frame file {i.path.name}") for i in instances if i.is_multiframe]
+        multi = [
+            Stack([i], label=f"multi-frame object {n}")
+            for n, i in enumerate((i for i in instances if i.is_multiframe), start=1)
+        ]
         single = [i for i in instances if not i.is_multiframe]
         return multi + (_split_stacks(single) if single else [])
     groups: dict[tuple[Any, ...], list[InstanceHeader]] = defaultdict(list)
@@ -655,9 +757,6 @@ def _read_all(paths: Iterable[Path], result: Discovery, headers: list[InstanceHe
     for path in paths:
         result.n_files += 1
         try:
-            if path.is_symlink() and not path.exists():
-                result.unreadable.append((path, "broken symbolic link"))
-                continue
             if not _looks_like_dicom(path):
                 result.non_dicom.append(path)
                 continue
@@ -676,20 +775,25 @@ def discover(root: Path | str) -> Discovery:
     root = Path(root)
     result = Discovery(root=root)
     headers: list[InstanceHeader] = []
-    paths = [root] if root.is_file() else _walk(root)
+    refused: list[tuple[Path, str]] = []
+    paths: Iterable[Path] = []
+    if root.is_dir():
+        paths = _walk(root, refused)
+    elif _regular(str(root)):
+        paths = [root]
+    else:
+        refused.append((root, "not a regular file or folder (FIFO, socket or device); not read"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pydicom warns on every odd value; the outcome is reported below
         _read_all(paths, result, headers)
+    result.n_files += len(refused)
+    result.unreadable = refused + result.unreadable
     result.series, result.copies_dropped = group_headers(headers)
+    # Counts only: file and folder names may hold the patient's name (docs/safety.md).
     if result.non_dicom:
-        _log.info("skipped %d non-DICOM file(s) under %s", len(result.non_dicom), root)
+        _log.info("skipped %d non-DICOM file(s)", len(result.non_dicom))
     if result.unreadable:
-        _log.warning(
-            "%d file(s) could not be read, e.g. %s (%s)",
-            len(result.unreadable),
-            result.unreadable[0][0],
-            result.unreadable[0][1],
-        )
+        _log.warning("%d file(s) could not be read or were refused", len(result.unreadable))
     if result.copies_dropped:
         _log.info("ignored %d duplicate copies of the same DICOM instance", result.copies_dropped)
     return result
