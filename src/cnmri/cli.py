@@ -31,6 +31,8 @@ COMMANDS: tuple[str, ...] = (
     "bench",
     "evaluate",
     "normative",
+    "pacs",
+    "watch",
 )
 
 

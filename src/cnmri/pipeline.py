@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ class AnalyzeOptions:
     inputs_meta: dict[str, Any] | None = None
     study_meta: dict[str, Any] | None = None
     extra_warnings: list[str] = field(default_factory=list)
+    #: called with the analysis and the temporary output folder after the standard files (DICOM/FHIR outputs)
+    extra_writer: Callable[[Analysis, Path], None] | None = None
 
 
 @dataclass
@@ -478,6 +481,8 @@ def analyze_study(pre: Path | None, post: Path, out_dir: Path, options: AnalyzeO
         _join_clinical(analysis, options.clinical)
     with atomic_output_dir(out_dir) as tmp:
         write_outputs(analysis, tmp, report=options.report)
+        if options.extra_writer is not None:
+            options.extra_writer(analysis, tmp)
     return analysis.findings
 
 
