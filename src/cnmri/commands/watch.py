@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -78,7 +80,8 @@ def process_study(pacs: Any, study_uid: str, folder: Path, analyze_options: list
     input_dir, out_dir = folder / "input", folder / "out"
     shutil.rmtree(input_dir, ignore_errors=True)  # a partial pull of a killed run is pulled again whole
     pull_study(pacs, study_uid, input_dir)
-    code = main(["analyze", str(input_dir), "-o", str(out_dir), *analyze_options])
+    with contextlib.redirect_stdout(sys.stderr):  # watch's stdout carries only its pass summary
+        code = main(["analyze", str(input_dir), "-o", str(out_dir), *analyze_options])
     if code != 0:
         raise CnmriError(f"'cnmri analyze' exited with code {code} (its message is in the log above)")
     push_outputs(pacs, out_dir)

@@ -104,6 +104,8 @@ class Pacs:
 
         self.config = config
         self.client = DICOMwebClient(url=config.url, session=_session(config), timeout=config.timeout_s)
+        # One retry layer only (the session's urllib3 Retry): dicomweb-client's own would multiply the attempts.
+        self.client.set_http_retry_params(retry=True, max_attempts=1)
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         url = self.config.redacted_url()

@@ -262,12 +262,16 @@ def build_bundle(
 
 
 def validate_bundle(bundle: Mapping[str, Any], version: str = "R4") -> None:
-    """Raise ``pydantic.ValidationError`` when the bundle is not valid FHIR of ``version``."""
+    """Raise ``pydantic.ValidationError`` when the bundle or any resource in it is not valid FHIR of ``version``.
+
+    Each entry's resource is validated with its own model: the Bundle model alone accepts any resource.
+    """
     if version == "R4":
-        from fhir.resources.R4B.bundle import Bundle as BundleR4B
-
-        BundleR4B.model_validate(bundle)
+        from fhir.resources.R4B import get_fhir_model_class as model_class
     else:
-        from fhir.resources.bundle import Bundle as BundleR5
+        from fhir.resources import get_fhir_model_class as model_class
 
-        BundleR5.model_validate(bundle)
+    model_class("Bundle").model_validate(bundle)
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        model_class(str(resource["resourceType"])).model_validate(resource)

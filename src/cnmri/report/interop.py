@@ -50,6 +50,11 @@ def write_dicom_objects(analysis: Analysis, folder: Path, source: DicomSource) -
     sr = build_sr(analysis.findings, seg, entries, source)
     captures = build_secondary_captures(report_key_images(analysis), source)
     ko = build_key_object_selection(captures, source)
+    if not source.deidentified:
+        # PACS browsers group series by date; with --deidentify the outputs carry no dates beyond the creation stamp.
+        for ds in (seg, sr, ko, *captures):
+            if "ContentDate" in ds:
+                ds.SeriesDate, ds.SeriesTime = ds.ContentDate, ds.get("ContentTime", "")
     seg.save_as(folder / "seg.dcm", enforce_file_format=True)
     sr.save_as(folder / "sr.dcm", enforce_file_format=True)
     ko.save_as(folder / "ko.dcm", enforce_file_format=True)
