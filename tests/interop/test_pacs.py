@@ -100,6 +100,31 @@ def test_an_unreachable_pacs_is_exit_3_after_retries(tmp_path: Path, capsys: pyt
     assert "unreachable" in err and "2 retries" in err and "Traceback" not in err
 
 
+def test_credentials_in_the_url_never_reach_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://bob:hunter2@127.0.0.1:{free_port()}/dicom-web"
+    code = cli(["pacs", "pull", "--url", url, "--study", "1.2.3", "-o", str(tmp_path / "p"), "--retries", "0"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "hunter2" not in err and "127.0.0.1" in err
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--url", "pacs:8042/dicom-web"], "--url"),
+        (["--url", "http://pacs/dicom-web", "--user", "u", "--token", "t"], "not both"),
+        (["--url", "http://pacs/dicom-web", "--user", "u"], "needs a password"),
+    ],
+)
+def test_bad_connection_options_are_exit_2(
+    options: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("CNMRI_PACS_USER", "CNMRI_PACS_PASSWORD", "CNMRI_PACS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli(["pacs", "pull", *options, "--study", "1.2.3", "-o", str(tmp_path / "p")]) == 2
+    assert named in capsys.readouterr().err
+
+
 def test_push_files_sr_seg_and_key_images_into_the_source_study(
     orthanc: Orthanc, uploaded: StudyWriter, analysed: Analysed
 ) -> None:

@@ -67,7 +67,13 @@ class PacsConfig:
         return cls(url.rstrip("/"), user, password, token, timeout_s, retries)
 
     def redacted_url(self) -> str:
-        return self.url
+        """The URL for messages, without credentials a user may have written into it."""
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _session(config: PacsConfig) -> requests.Session:
