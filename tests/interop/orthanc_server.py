@@ -57,6 +57,7 @@ def running_orthanc(root: Path) -> Iterator[Orthanc]:
     binary = shutil.which("Orthanc")
     if binary is None or not ORTHANC_PLUGIN.exists():
         raise OrthancUnavailable("Orthanc or its DICOMweb plugin is missing: apt-get install orthanc orthanc-dicomweb")
+    root.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
     config = {
         "Name": "cnmri-test",
