@@ -224,3 +224,28 @@ def test_nifti_input_writes_the_fhir_bundle_only(analysed: Analysed, tmp_path: P
     bundle = json.loads((tmp_path / "fhir" / "bundle.json").read_text())
     assert "ImagingStudy" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert "NIfTI input" in json.loads((tmp_path / "interop.json").read_text())["dicom"]["note"]
+
+
+def test_key_images_are_the_figures_embedded_in_the_report() -> None:
+    """SCs re-use report.html's PNGs: the overview first, then each nerve's key images in report order."""
+    from PIL import Image
+
+    from cnmri.report.html import _img
+    from cnmri.report.key_images import key_images_from_report
+
+    def png(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
+        buffer = __import__("io").BytesIO()
+        Image.new("RGB", size, colour).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    page = (
+        "<p>x</p>"
+        + _img(png((200, 0, 0), (40, 30)), "Key images of CN7 facial, left: axial, coronal and sagittal")
+        + _img(png((0, 200, 0), (50, 20)), "Overview: axial slices", "figure mosaic")
+        + _img(png((0, 0, 200), (10, 10)), "Key images of CN9 glossopharyngeal, right: axial")
+    )
+    images = key_images_from_report(page)
+    assert [i.rgb.shape for i in images] == [(20, 50, 3), (30, 40, 3), (10, 10, 3)]
+    assert images[1].title == "cnmri key images CN7 facial, left"
+    assert tuple(images[0].rgb[0, 0]) == (0, 200, 0)
+    assert key_images_from_report("<p>no figures</p>") == []

@@ -68,7 +68,14 @@ def _group(
     ]
     return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=entry.tracking_uid, identifier=entry.key),
-        referenced_segment=hd.sr.ReferencedSegment.from_segmentation(seg, entry.number),
+        # The source as a series, not one item per source image: per-image lists made the SR grow with the
+        # slice count (54 groups x 150 slices at 1 mm) and its generation slow.
+        referenced_segment=hd.sr.ReferencedSegment(
+            sop_class_uid=seg.SOPClassUID,
+            sop_instance_uid=seg.SOPInstanceUID,
+            segment_number=entry.number,
+            source_series=hd.sr.SourceSeriesForSegmentation(seg.ReferencedSeriesSequence[0].SeriesInstanceUID),
+        ),
         finding_category=codes.SCT.AnatomicalStructure,
         finding_type=nerve_code,
         finding_sites=[

@@ -40,7 +40,12 @@ def write_dicom_objects(analysis: Analysis, folder: Path, source: DicomSource) -
     """SEG, SR, SCs and KO into ``folder``; returns file names and the time taken."""
     from cnmri.report.dicom_seg import build_seg
     from cnmri.report.dicom_sr import build_sr
-    from cnmri.report.key_images import build_key_object_selection, build_secondary_captures, report_key_images
+    from cnmri.report.key_images import (
+        build_key_object_selection,
+        build_secondary_captures,
+        key_images_from_report,
+        report_key_images,
+    )
 
     # highdicom logs every module it copies at INFO; cnmri's progress lines would drown in them.
     logging.getLogger("highdicom").setLevel(logging.WARNING)
@@ -48,7 +53,9 @@ def write_dicom_objects(analysis: Analysis, folder: Path, source: DicomSource) -
     folder.mkdir(parents=True, exist_ok=True)
     seg, entries = build_seg(analysis.labels, analysis.label_keys, source)
     sr = build_sr(analysis.findings, seg, entries, source)
-    captures = build_secondary_captures(report_key_images(analysis), source)
+    report = folder.parent / "report.html"
+    from_report = key_images_from_report(report.read_text(encoding="utf-8")) if report.exists() else []
+    captures = build_secondary_captures(from_report or report_key_images(analysis), source)
     ko = build_key_object_selection(captures, source)
     if not source.deidentified:
         # PACS browsers group series by date; with --deidentify the outputs carry no dates beyond the creation stamp.

@@ -7,7 +7,10 @@ first, then the three-plane key images of each abnormal nerve and side. The Key 
 
 from __future__ import annotations
 
+import base64
+import html as html_lib
 import io
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -94,6 +97,30 @@ def report_key_images(analysis: Analysis) -> list[KeyImage]:
             KeyImage(f"{len(out) + 1:02d}_{nerve}-{side}", f"cnmri key images {nerve} {side}", _rgb_from_png(png))
         )
     return out
+
+
+_REPORT_IMG = re.compile(r'<img class="([^"]*)" alt="([^"]*)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def key_images_from_report(report_html: str) -> list[KeyImage]:
+    """The overview and key-image figures embedded in report.html, decoded (empty when none are found).
+
+    Re-using the report's own PNGs makes the SCs exactly what the report shows and saves rendering them
+    again (the overview mosaic alone takes seconds).
+    """
+    overview: list[KeyImage] = []
+    keys: list[KeyImage] = []
+    for css, alt, data in _REPORT_IMG.findall(report_html):
+        text = html_lib.unescape(alt)
+        if "mosaic" in css.split() and not overview:
+            overview.append(
+                KeyImage("01_overview", "cnmri posterior fossa overview", _rgb_from_png(base64.b64decode(data)))
+            )
+        elif text.startswith("Key images of "):
+            title = text.removeprefix("Key images of ").split(":")[0]
+            name = f"{len(keys) + 2:02d}_" + "".join(c if c.isalnum() else "-" for c in title)
+            keys.append(KeyImage(name, f"cnmri key images {title}"[:64], _rgb_from_png(base64.b64decode(data))))
+    return overview + keys if overview else []
 
 
 def _nerve_side_order(item: tuple[str, str]) -> tuple[int, str]:
