@@ -249,3 +249,16 @@ def test_key_images_are_the_figures_embedded_in_the_report() -> None:
     assert images[1].title == "cnmri key images CN7 facial, left"
     assert tuple(images[0].rgb[0, 0]) == (0, 200, 0)
     assert key_images_from_report("<p>no figures</p>") == []
+
+
+def test_a_source_the_seg_cannot_use_skips_dicom_objects_with_the_reason(analysed: Analysed, tmp_path: Path) -> None:
+    post = pydicom.dcmread(str(analysed.request.post_files[0]))
+    post.NumberOfFrames = 2  # looks like an enhanced multi-frame series, which the SEG writer refuses
+    odd = tmp_path / "odd.dcm"
+    post.save_as(odd)
+    out = tmp_path / "out"
+    out.mkdir()
+    write_interop_outputs(analysed.analysis, out, InteropRequest(post_files=[odd]))
+    assert not (out / "dicom").exists()
+    assert "multi-frame" in json.loads((out / "interop.json").read_text())["dicom"]["note"]
+    assert (out / "fhir" / "bundle.json").exists()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cnmri.errors import CnmriError
 from cnmri.io.outputs import write_json_atomic
 
 if TYPE_CHECKING:
@@ -88,8 +90,14 @@ def write_interop_outputs(analysis: Analysis, folder: Path, request: InteropRequ
     record: dict[str, Any] = {}
     if request.post_files:
         source = load_source(request.post_files, request.pre_files, request.deidentify, request.identify)
-        record["dicom"] = write_dicom_objects(analysis, folder / "dicom", source)
-        _log.info("DICOM SR, SEG and key images written in %.1f s", record["dicom"]["seconds"])
+        try:
+            record["dicom"] = write_dicom_objects(analysis, folder / "dicom", source)
+            _log.info("DICOM SR, SEG and key images written in %.1f s", record["dicom"]["seconds"])
+        except (CnmriError, ValueError, AttributeError, KeyError) as err:
+            # The findings stand without the DICOM objects: say why they are missing instead of failing the study.
+            shutil.rmtree(folder / "dicom", ignore_errors=True)
+            record["dicom"] = {"files": [], "note": f"DICOM SR/SEG/key images not written: {err}"}
+            _log.warning("DICOM SR/SEG/key images not written: %s", err)
     else:
         record["dicom"] = {"files": [], "note": "NIfTI input: no DICOM study to file SR/SEG/key images into"}
     report = folder / "report.html"
