@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io" / "dicom"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dicom_study_builder import COLIN, SIEMENS, Patient, Study, StudyWriter, build_siemens_study
+from interop_support import Analysed
 from orthanc_server import Orthanc, OrthancUnavailable, running_orthanc
 
 
@@ -37,16 +37,6 @@ def pacs_study(tmp_path_factory: pytest.TempPathFactory) -> StudyWriter:
         pytest.fail(f"{COLIN} is missing (apt-get install mricron-data)")
     study = Study(patient=Patient(name="Roe^Richard", patient_id="CN-PACS-7"), vendor=SIEMENS)
     return build_siemens_study(tmp_path_factory.mktemp("pacs-study"), study=study, extras=False)
-
-
-@dataclass
-class Analysed:
-    """One full ``cnmri analyze STUDY_DIR --clinical CASE`` run, and the Analysis it wrote from."""
-
-    study: StudyWriter
-    out: Path
-    analysis: Any
-    request: Any
 
 
 CASE = Path(__file__).resolve().parents[2] / "examples" / "motivating_case.yaml"
@@ -73,6 +63,3 @@ def analysed(pacs_study: StudyWriter, tmp_path_factory: pytest.TempPathFactory) 
         interop.write_interop_outputs = original  # type: ignore[assignment]
     assert code == 0
     return Analysed(pacs_study, out, captured["analysis"], captured["request"])
-
-
-__all__ = ["Analysed"]

@@ -9,10 +9,10 @@ from pathlib import Path
 import pydicom
 import pytest
 from dicom_study_builder import SIEMENS, Patient, Study, StudyWriter, build_siemens_study
+from interop_support import Analysed
 from orthanc_server import PASSWORD, USER, Orthanc, free_port
 
 import cnmri.cli
-from conftest import Analysed
 
 MODALITY, SERIES_UID = "00080060", "0020000E"
 
