@@ -41,29 +41,37 @@ class SegmentEntry:
     tracking_uid: str
 
 
-def _slice_world_ras(ds: Dataset) -> NDArray[np.float64]:
-    """World (RAS mm) coordinates of every pixel of one slice, shape (rows, columns, 3)."""
+def _slice_index_grid(ds: Dataset, inverse: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Continuous label-map indices of every pixel of one slice, shape (rows, columns, 3).
+
+    A slice is a plane, so the indices are linear in (row, column): origin + row x one step + column x
+    the other, computed by broadcasting instead of transforming every pixel's world position.
+    """
     orientation = np.asarray(ds.ImageOrientationPatient, dtype=float)
     row_dir, col_dir = orientation[:3], orientation[3:]  # along a row (column index), along a column (row index)
     spacing_row, spacing_col = (float(v) for v in ds.PixelSpacing)
-    origin = np.asarray(ds.ImagePositionPatient, dtype=float)
-    rows = np.arange(int(ds.Rows))[:, None, None] * spacing_row * col_dir
-    cols = np.arange(int(ds.Columns))[None, :, None] * spacing_col * row_dir
-    return (origin + rows + cols) * _LPS_TO_RAS
+    origin_ras = np.asarray(ds.ImagePositionPatient, dtype=float) * _LPS_TO_RAS
+    linear, shift = inverse[:3, :3], inverse[:3, 3]
+    start = (linear @ origin_ras + shift).astype(np.float32)
+    down = (linear @ (col_dir * spacing_row * _LPS_TO_RAS)).astype(np.float32)
+    across = (linear @ (row_dir * spacing_col * _LPS_TO_RAS)).astype(np.float32)
+    rows = np.arange(int(ds.Rows), dtype=np.float32)[:, None, None] * down
+    cols = np.arange(int(ds.Columns), dtype=np.float32)[None, :, None] * across
+    return np.asarray(start + rows + cols, dtype=np.float32)
 
 
 def labels_on_source_grid(labels: Volume, source: list[Dataset]) -> NDArray[np.int32]:
     """The label map resampled (nearest neighbour) onto the source slices: (slices, rows, columns)."""
     data = np.asarray(labels.data).astype(np.int32)
-    shape = np.asarray(data.shape)
+    upper = np.asarray(data.shape) - 1
+    inverse = np.linalg.inv(labels.affine)
     out = np.zeros((len(source), int(source[0].Rows), int(source[0].Columns)), dtype=np.int32)
     for k, ds in enumerate(source):
-        world = _slice_world_ras(ds).reshape(-1, 3)
-        ijk = np.rint(labels.world_to_voxel(world)).astype(np.int64)
-        inside = np.all((ijk >= 0) & (ijk < shape), axis=1)
-        values = np.zeros(len(world), dtype=np.int32)
-        values[inside] = data[ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]]
-        out[k] = values.reshape(out.shape[1:])
+        ijk = np.rint(_slice_index_grid(ds, inverse)).astype(np.int32)
+        inside = np.all((ijk >= 0) & (ijk <= upper), axis=2)
+        if inside.any():
+            hit = ijk[inside]
+            out[k][inside] = data[hit[:, 0], hit[:, 1], hit[:, 2]]
     return out
 
 
@@ -72,7 +80,7 @@ def build_seg(labels: Volume, label_keys: dict[int, str], source: DicomSource) -
     if any(int(ds.get("NumberOfFrames", 1) or 1) > 1 for ds in source.post):
         raise ProcessingError("the post series is multi-frame: the DICOM SEG supports single-frame series only")
     on_grid = labels_on_source_grid(labels, source.post)
-    present = set(np.unique(on_grid).tolist()) - {0}
+    present = set(np.flatnonzero(np.bincount(on_grid.ravel())).tolist()) - {0}
     entries: list[SegmentEntry] = []
     remap = np.zeros(max(label_keys, default=0) + 1, dtype=np.uint16)
     for label in sorted(label_keys, key=lambda v: label_keys[v]):
