@@ -64,7 +64,7 @@ def labels_on_source_grid(labels: Volume, source: list[Dataset]) -> NDArray[np.i
     """The label map resampled (nearest neighbour) onto the source slices: (slices, rows, columns)."""
     data = np.asarray(labels.data).astype(np.int32)
     upper = np.asarray(data.shape) - 1
-    inverse = np.linalg.inv(labels.affine)
+    inverse = np.linalg.inv(np.asarray(labels.affine, dtype=np.float64))
     out = np.zeros((len(source), int(source[0].Rows), int(source[0].Columns)), dtype=np.int32)
     for k, ds in enumerate(source):
         ijk = np.rint(_slice_index_grid(ds, inverse)).astype(np.int32)
