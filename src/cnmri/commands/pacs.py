@@ -6,8 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cnmri.errors import InputError
+
+if TYPE_CHECKING:
+    from cnmri.io.pacs import Pacs
 
 _log = logging.getLogger("cnmri")
 
@@ -22,7 +26,7 @@ def add_connection_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=int, default=4, help="retries with exponential back-off (default 4)")
 
 
-def connect(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def connect(args: argparse.Namespace) -> Pacs:
     from cnmri.io.pacs import Pacs, PacsConfig
 
     config = PacsConfig.from_options(args.url, args.user, args.password, args.token, args.timeout, args.retries)
