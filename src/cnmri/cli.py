@@ -33,6 +33,8 @@ COMMANDS: tuple[str, ...] = (
     "normative",
     "bids",
     "serve",
+    "pacs",
+    "watch",
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class AnalyzeOptions:
     inputs_meta: dict[str, Any] | None = None
     study_meta: dict[str, Any] | None = None
     extra_warnings: list[str] = field(default_factory=list)
+    #: called with the analysis and the temporary output folder after the standard files (DICOM/FHIR outputs)
+    extra_writer: Callable[[Analysis, Path], None] | None = None
 
 
 @dataclass
@@ -497,6 +500,8 @@ def analyze_into(pre: Path | None, post: Path, folder: Path, options: AnalyzeOpt
     if baseline is not None:
         join_comparison(analysis, baseline)
     write_outputs(analysis, folder, report=options.report)
+    if options.extra_writer is not None:
+        options.extra_writer(analysis, folder)
     return analysis.findings
 
 

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         output_folder(args.out, command="analyze", force=args.force, inputs=inputs) as out,
     ):
         if args.study_dir is None:
+            options.extra_writer = _interop({}, args)
             findings = analyze_into(args.pre, args.post, out.path, options)
         else:
             from cnmri.io.dicom import prepare_study
@@ -123,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             options.inputs_meta = dicom_input_records(prepared.inputs, args.deidentify)
             options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)
             options.extra_warnings.extend(prepared.warnings)
+            options.extra_writer = _interop(prepared.source_files, args)
             for role, info in prepared.inputs.items():
                 _log.info(
                     "using %s series %s (%s): %s",
@@ -134,6 +136,19 @@ def run(args: argparse.Namespace) -> int:
             findings = analyze_into(prepared.pre, prepared.post, out.path, options)
     _print_summary(findings, args.out)
     return 0
+
+
+def _interop(source_files: dict[str, tuple[Path, ...]], args: argparse.Namespace) -> Any:
+    """The DICOM (SR, SEG, key images) and FHIR writer, run inside the atomic output folder (docs/pacs.md)."""
+    from cnmri.report.interop import InteropRequest, interop_writer
+
+    request = InteropRequest(
+        post_files=source_files.get("post", ()),
+        pre_files=source_files.get("pre", ()),
+        deidentify=args.deidentify,
+        identify=args.identify,
+    )
+    return interop_writer(request)
 
 
 def _hashed_uid(uid: str) -> str:

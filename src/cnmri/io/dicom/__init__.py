@@ -80,6 +80,8 @@ class PreparedStudy:
     inputs: dict[str, dict[str, Any]]
     metadata: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    #: per role, the files of the converted volume (for outputs filed into the source study)
+    source_files: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -386,6 +388,7 @@ def _prepare(
     inputs: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path | None] = dict.fromkeys(ROLES)
     sequences: dict[str, dict[str, Any]] = {}
+    source_files: dict[str, tuple[Path, ...]] = {}
     for role, choice in _role_map(selection).items():
         if choice is None:
             continue
@@ -407,6 +410,7 @@ def _prepare(
             raise
         warnings += list(converted.warnings)
         paths[role] = converted.path
+        source_files[role] = tuple(i.path for i in stack.instances)
         inputs[role] = _input_record(role, choice, converted)
         sequences[role] = _sequence_parameters(choice.series, converted)
         _log.info("%s: %s — %s", role, redact(describe(choice.series, choice.classification)), redact(choice.why))
@@ -445,6 +449,7 @@ def _prepare(
         inputs=inputs,
         metadata=metadata,
         warnings=warnings,
+        source_files=source_files,
     )
 
 
