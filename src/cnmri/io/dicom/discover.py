@@ -300,8 +300,11 @@ class SeriesInfo:
 
     @property
     def main_stack(self) -> Stack:
-        """The stack with the most images (the volume a series stands for)."""
-        return max(self.stacks, key=lambda s: s.n_images)
+        """The volume a series stands for: a magnitude (or unnamed) image before a phase, real or
+        imaginary one, then the stack with the most images."""
+        return max(
+            self.stacks, key=lambda s: (image_component(s.first.image_type) in ("", "magnitude"), s.n_images)
+        )
 
     @property
     def time_key(self) -> tuple[str, float, int]:
@@ -878,19 +881,29 @@ def split_stacks(instances: list[InstanceHeader]) -> list[Stack]:
     return stacks
 
 
-def _pixel_bytes(path: Path) -> bytes:
+def _pixel_values(path: Path) -> tuple[bool, bytes]:
+    """(decoded?, values): decoded pixel values, so that one image in two transfer syntaxes compares
+    equal; the encoded bytes when no decoder can read them."""
     with warnings.catch_warnings(), open_dicom(path) as handle:
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(handle, force=True)
-    return bytes(ds.get("PixelData") or b"")
+        try:
+            array = ds.pixel_array
+            return True, f"{array.shape}".encode() + array.astype(array.dtype.newbyteorder("<")).tobytes()
+        except Exception:  # no decoder, or a truncated copy
+            return False, bytes(ds.get("PixelData") or b"")
 
 
 def _same_pixels(a: InstanceHeader, b: InstanceHeader) -> bool:
-    """Two files with one SOPInstanceUID: a copy only when their pixel data are byte-identical."""
+    """Two files with one SOPInstanceUID: a copy unless their pixel values are shown to differ (an
+    undecodable or truncated copy cannot show it, so it counts as a copy)."""
     try:
-        return _pixel_bytes(a.path) == _pixel_bytes(b.path)
+        (decoded_a, values_a), (decoded_b, values_b) = _pixel_values(a.path), _pixel_values(b.path)
     except Exception:
         return True
+    if decoded_a != decoded_b:
+        return True
+    return values_a == values_b
 
 
 def group_headers(headers: Iterable[InstanceHeader]) -> tuple[list[SeriesInfo], int]:

@@ -1,0 +1,398 @@
+"""Conformance of cnmri's DICOM intake against the dcm2niix validation corpus (neurolabusc/dcm_qa*).
+
+For every repository checked out under ROOT (each with its ``In/`` DICOM files and ``Ref/`` NIfTI files
+written by dcm2niix): walk and classify every series (the work of ``cnmri inspect``), convert the first
+volume of every image series, and compare it with the dcm2niix reference of the same series:
+
+- geometry: the 8 corners of the voxel grid in world mm (RAS), the largest distance between a corner and
+  the nearest reference corner (0 when both grids cover the same box, whatever the axis order);
+- shape: the matrix after both are reoriented to the closest canonical axes;
+- intensity: Pearson correlation of the voxels after that reorientation, against the reference volume
+  of the same index (or the best of a 4-D reference when the volume counts differ).
+
+The reference is looked for among the ``Ref/*.nii`` whose JSON sidecar has the same SeriesNumber and
+SeriesDescription (ProtocolName when absent); among several (echoes, magnitude/phase, ``_ph``), the one
+with the same echo time and image type, then the nearest in geometry.
+
+Also measured: discovery speed on the enhanced multi-frame sets (files/s, headers only, and with the
+per-frame functional groups read).
+
+    python benchmarks/bench_dicom_conformance.py [--root /work/dcmqa] [--out benchmarks/results]
+
+Results: ``dicom_conformance.json`` (every series) and ``dicom_conformance.md`` (a table per vendor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from cnmri.errors import CnmriError
+from cnmri.io.dicom import inventory_from_discovery
+from cnmri.io.dicom.classify import classify_all, describe
+from cnmri.io.dicom.convert import convert_stack
+from cnmri.io.dicom.discover import ENHANCED_MR_SOP_CLASSES, SeriesInfo, discover, image_component
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VENDORS = (("siemens", "Siemens"), ("ge ", "GE"), ("ge medical", "GE"), ("philips", "Philips"))
+VENDORS_MORE = (("canon", "Canon"), ("toshiba", "Toshiba"), ("uih", "UIH"), ("united imaging", "UIH"))
+
+
+def vendor_of(manufacturer: str) -> str:
+    text = f"{manufacturer.lower()} "
+    for token, name in (*VENDORS, *VENDORS_MORE):
+        if token in text:
+            return name
+    return manufacturer.strip() or "unknown"
+
+
+def load_refs(ref_dir: Path) -> list[dict[str, Any]]:
+    refs = []
+    for nii in sorted([*ref_dir.rglob("*.nii"), *ref_dir.rglob("*.nii.gz")]):
+        stem = nii.name[: -len(".nii.gz")] if nii.name.endswith(".nii.gz") else nii.name[: -len(".nii")]
+        meta_path = nii.with_name(stem + ".json")
+        try:
+            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            meta = {}
+        refs.append({"path": nii, "meta": meta})
+    return refs
+
+
+def corners_ras(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    idx = np.array([[i, j, k] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1) for k in (0, shape[2] - 1)])
+    return (affine[:3, :3] @ idx.T).T + affine[:3, 3]
+
+
+def corner_error_mm(a_aff: np.ndarray, a_shape: tuple[int, ...], b_aff: np.ndarray, b_shape: tuple[int, ...]) -> float:
+    a, b = corners_ras(a_aff, a_shape), corners_ras(b_aff, b_shape)
+    d_ab = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)).min(axis=1).max()
+    d_ba = np.sqrt(((b[:, None, :] - a[None, :, :]) ** 2).sum(-1)).min(axis=1).max()
+    return float(max(d_ab, d_ba))
+
+
+def _norm_text(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def candidates_for(series: SeriesInfo, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    h = series.first
+    description = _norm_text(h.series_description or h.protocol_name)
+    same_number = [r for r in refs if r["meta"].get("SeriesNumber") == h.series_number]
+    named = [
+        r
+        for r in same_number
+        if description
+        and description
+        in {_norm_text(r["meta"].get("SeriesDescription", "")), _norm_text(r["meta"].get("ProtocolName", ""))}
+    ]
+    return named or same_number
+
+
+def _ref_rank(ref: dict[str, Any], series: SeriesInfo, volume: int) -> tuple[int, int]:
+    stack = series.stacks[volume]
+    h = stack.first
+    meta = ref["meta"]
+    te = meta.get("EchoTime")
+    same_te = te is not None and h.echo_time is not None and abs(te * 1000 - h.echo_time) < 0.05
+    ref_type = tuple(str(v).upper() for v in meta.get("ImageType", []))
+    ours = image_component(h.image_type)
+    theirs = image_component(ref_type) or ("phase" if ref["path"].name.split(".")[0].endswith("_ph") else "")
+    return (int(same_te), int(ours == theirs or (ours in ("", "magnitude") and theirs in ("", "magnitude"))))
+
+
+def canonical(image: Any) -> tuple[np.ndarray, np.ndarray]:
+    can = nib.as_closest_canonical(image)
+    return np.asarray(can.dataobj, dtype=np.float64), can.affine
+
+
+def compare(ours_path: Path, series: SeriesInfo, volume: int, refs: list[dict[str, Any]]) -> dict[str, Any]:
+    ours = nib.load(str(ours_path))
+    our_data, our_aff = canonical(ours)
+    cands = candidates_for(series, refs)
+    if not cands:
+        return {"reference": None}
+    best: dict[str, Any] | None = None
+    for ref in cands:
+        try:
+            img = nib.load(str(ref["path"]))
+        except Exception as err:  # a reference missing from the snapshot (Git LFS / > 4 MiB)
+            best = best or {"reference": ref["path"].name, "reference_error": f"{type(err).__name__}"}
+            continue
+        shape = img.shape[:3] + (1,) * (3 - len(img.shape[:3]))
+        geometry = corner_error_mm(ours.affine, ours.shape[:3], img.affine, shape)
+        rank = (*_ref_rank(ref, series, volume), -geometry)
+        if best is not None and "rank" in best and best["rank"] >= rank:
+            continue
+        best = {"rank": rank, "reference": ref["path"].name, "geometry_error_mm": round(geometry, 4), "img": img}
+    if best is None or "img" not in best:
+        return best or {"reference": None}
+    img = best.pop("img")
+    best.pop("rank")
+    n_ref = img.shape[3] if len(img.shape) > 3 else 1
+    ref4 = img if len(img.shape) > 3 else None
+    indices = [volume] if n_ref == len(series.stacks) and volume < n_ref else list(range(min(n_ref, 400)))
+    correlations = []
+    shape_match = False
+    for index in indices:
+        vol = img.slicer[..., index] if ref4 is not None else img
+        if len(vol.shape) > 3:
+            vol = vol.slicer[..., 0]
+        ref_data, _ = canonical(vol)
+        shape_match = ref_data.shape == our_data.shape
+        if not shape_match:
+            break
+        a, b = our_data.ravel(), ref_data.ravel()
+        if a.std() == 0 or b.std() == 0:
+            correlations.append((1.0 if np.array_equal(a, b) else 0.0, index))
+        else:
+            correlations.append((float(np.corrcoef(a, b)[0, 1]), index))
+    best["shape_match"] = shape_match
+    best["reference_shape"] = list(img.shape)
+    if correlations:
+        r, index = max(correlations)
+        best["correlation"] = round(r, 6)
+        best["reference_volume"] = index
+    return best
+
+
+def run_repository(repo: Path, work: Path) -> dict[str, Any]:
+    source = repo / "In" if (repo / "In").is_dir() else repo
+    start = time.perf_counter()
+    discovery = discover(source)
+    discover_s = time.perf_counter() - start
+    enhanced = sum(1 for s in discovery.series for i in s.instances if i.sop_class_uid in ENHANCED_MR_SOP_CLASSES)
+    start = time.perf_counter()
+    inventory = inventory_from_discovery(discovery)  # everything `cnmri inspect` computes
+    inspect_s = time.perf_counter() - start
+    rows = classify_all(discovery)
+    refs = load_refs(repo / "Ref") if (repo / "Ref").is_dir() else []
+    out: list[dict[str, Any]] = []
+    for index, (series, c) in enumerate(rows):
+        record: dict[str, Any] = {
+            "series": series.number,
+            "description": series.description,
+            "vendor": vendor_of(series.first.manufacturer),
+            "classification": c.label,
+            "confidence": c.confidence,
+            "image": series.is_image,
+            "volumes": len(series.stacks) if series.is_image else 0,
+            "volume_labels": [s.label for s in series.stacks[:4]] if series.is_image else [],
+        }
+        out.append(record)
+        if not series.is_image:
+            record["status"] = "not an image (listed only)"
+            continue
+        target = work / f"{index:04d}.nii.gz"
+        t0 = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                converted = convert_stack(series.stacks[0], target, name=describe(series))
+        except CnmriError as err:
+            record["status"] = "refused"
+            record["reason"] = str(err)[:300]
+            continue
+        except Exception as err:  # a traceback the user would see: counted as a failure
+            record["status"] = "failed"
+            record["reason"] = f"{type(err).__name__}: {err}"[:300]
+            record["traceback"] = traceback.format_exc(limit=3)[-600:]
+            continue
+        record["status"] = "converted"
+        record["backend"] = converted.backend
+        record["scaling"] = converted.scaling
+        record["shape"] = list(converted.shape)
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        try:
+            record.update(compare(target, series, 0, refs))
+        except Exception as err:  # noqa: BLE001 - the comparison itself must not stop the benchmark
+            record["compare_error"] = f"{type(err).__name__}: {err}"[:200]
+        target.unlink(missing_ok=True)
+    return {
+        "repository": repo.name,
+        "files": discovery.n_files,
+        "enhanced_files": enhanced,
+        "unreadable": len(discovery.unreadable),
+        "non_dicom": len(discovery.non_dicom),
+        "studies": len(inventory.studies),
+        "discover_seconds": round(discover_s, 3),
+        "inspect_seconds": round(inspect_s, 3),
+        "series": out,
+    }
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def summarise(repos: list[dict[str, Any]]) -> dict[str, Any]:
+    by_vendor: dict[str, list[dict[str, Any]]] = {}
+    for repo in repos:
+        for s in repo["series"]:
+            by_vendor.setdefault(s["vendor"], []).append({**s, "repository": repo["repository"]})
+    summary = {}
+    for vendor, rows in sorted(by_vendor.items()):
+        images = [r for r in rows if r["image"]]
+        converted = [r for r in images if r.get("status") == "converted"]
+        compared = [r for r in converted if r.get("geometry_error_mm") is not None]
+        correlated = [r for r in compared if r.get("correlation") is not None and r.get("shape_match")]
+        geo = [r["geometry_error_mm"] for r in compared]
+        cor = [r["correlation"] for r in correlated]
+        summary[vendor] = {
+            "series": len(rows),
+            "image_series": len(images),
+            "classified": sum(1 for r in rows if r["classification"]),
+            "classified_other": sum(1 for r in images if r["classification"] == "other"),
+            "converted": len(converted),
+            "refused": sum(1 for r in images if r.get("status") == "refused"),
+            "failed": sum(1 for r in images if r.get("status") == "failed"),
+            "with_reference": len(compared),
+            "geometry_error_mm_max": max(geo) if geo else None,
+            "geometry_error_mm_median": statistics.median(geo) if geo else None,
+            "geometry_within_0.01mm": sum(1 for g in geo if g <= 0.01),
+            "shape_match": sum(1 for r in compared if r.get("shape_match")),
+            "correlation_min": min(cor) if cor else None,
+            "correlation_median": statistics.median(cor) if cor else None,
+            "correlation_above_0.999": sum(1 for c in cor if c >= 0.999),
+        }
+    return summary
+
+
+def discovery_speed(root: Path, repos: list[str]) -> dict[str, Any]:
+    """Enhanced multi-frame sets: files/s for the walk (headers to the functional groups) and for the
+    walk plus the per-frame groups (the volumes `cnmri inspect` lists)."""
+    files = 0
+    walk_s = 0.0
+    frames_s = 0.0
+    for name in repos:
+        folder = root / name / "In" if (root / name / "In").is_dir() else root / name
+        if not folder.is_dir():
+            continue
+        start = time.perf_counter()
+        discovery = discover(folder)
+        walk_s += time.perf_counter() - start
+        files += discovery.n_files
+        start = time.perf_counter()
+        for series in discovery.series:
+            if series.is_image:
+                _ = series.stacks
+        frames_s += time.perf_counter() - start
+    return {
+        "repositories": repos,
+        "files": files,
+        "walk_seconds": round(walk_s, 3),
+        "files_per_second_walk": round(files / walk_s, 1) if walk_s else None,
+        "with_frames_seconds": round(walk_s + frames_s, 3),
+        "files_per_second_with_frames": round(files / (walk_s + frames_s), 1) if walk_s + frames_s else None,
+        "target_files_per_second": 100,
+    }
+
+
+def write_markdown(result: dict[str, Any], path: Path) -> None:
+    lines = [
+        "# DICOM conformance against the dcm2niix validation corpus",
+        "",
+        f"Run {result['date']} on {result['machine']}; {result['files']} files in "
+        f"{len(result['repositories'])} repositories ({', '.join(r['repository'] for r in result['repositories'])}).",
+        "First volume of every image series converted by cnmri and compared with dcm2niix's `Ref/` NIfTI: "
+        "geometry = largest distance between grid corners (mm), correlation of voxel values after "
+        "reorientation to the closest canonical axes.",
+        "",
+        "| vendor | series | image series | converted | refused | failed | with reference | geometry max mm "
+        "| ≤ 0.01 mm | shape match | correlation min | median | ≥ 0.999 | classified 'other' |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for vendor, s in result["summary"].items():
+        lines.append(
+            f"| {vendor} | {s['series']} | {s['image_series']} | {s['converted']} | {s['refused']} | {s['failed']} "
+            f"| {s['with_reference']} | {_fmt(s['geometry_error_mm_max'], 4)} | {s['geometry_within_0.01mm']} "
+            f"| {s['shape_match']} | {_fmt(s['correlation_min'], 4)} | {_fmt(s['correlation_median'], 4)} "
+            f"| {s['correlation_above_0.999']} | {s['classified_other']} |"
+        )
+    speed = result["enhanced_discovery"]
+    lines += [
+        "",
+        f"Enhanced-DICOM discovery ({', '.join(speed['repositories'])}; {speed['files']} files): "
+        f"{speed['files_per_second_walk']} files/s for the walk (target ≥ {speed['target_files_per_second']}), "
+        f"{speed['files_per_second_with_frames']} files/s with every per-frame functional group read.",
+        "",
+    ]
+    for vendor in result["summary"]:
+        lines += [
+            f"## {vendor}",
+            "",
+            "| repository | series | description | classification | volumes | status | geometry mm | correlation | note |",
+            "| --- | ---: | --- | --- | ---: | --- | ---: | ---: | --- |",
+        ]
+        for repo in result["repositories"]:
+            for s in repo["series"]:
+                if s["vendor"] != vendor:
+                    continue
+                note = (
+                    s.get("reason")
+                    or s.get("compare_error")
+                    or ("no reference" if s.get("status") == "converted" and not s.get("reference") else "")
+                )
+                if s.get("status") == "converted" and s.get("reference") and not s.get("shape_match"):
+                    note = (note + "; " if note else "") + f"shape {s.get('shape')} vs {s.get('reference_shape')}"
+                lines.append(
+                    f"| {repo['repository']} | {s['series']} | {str(s['description'])[:40]} | {s['classification']} "
+                    f"| {s['volumes']} | {s.get('status', '')} | {_fmt(s.get('geometry_error_mm'), 4)} "
+                    f"| {_fmt(s.get('correlation'), 4)} | {note[:160].replace('|', '/')} |"
+                )
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(os.environ.get("CNMRI_DCM_QA", "/work/dcmqa")))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--only", nargs="*", default=None, help="repository names to run")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    repos = sorted(p for p in args.root.iterdir() if p.is_dir() and p.name.startswith("dcm_qa"))
+    if args.only:
+        repos = [p for p in repos if p.name in args.only]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="cnmri-conformance-") as tmp:
+        for repo in repos:
+            print(f"{repo.name} ...", flush=True)
+            results.append(run_repository(repo, Path(tmp)))
+    speed = discovery_speed(
+        args.root, ["dcm_qa_xa30", "dcm_qa_xa60", "dcm_qa_enh", "dcm_qa_philips_enh", "dcm_qa_canon_61"]
+    )
+    result = {
+        "benchmark": "dicom_conformance",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU, Python {platform.python_version()}",
+        "files": sum(r["files"] for r in results),
+        "repositories": results,
+        "summary": summarise(results),
+        "enhanced_discovery": speed,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "dicom_conformance.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    write_markdown(result, args.out / "dicom_conformance.md")
+    for vendor, s in result["summary"].items():
+        print(vendor, json.dumps(s))
+    print(json.dumps(speed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
