@@ -115,58 +115,58 @@ def _ref_rank(ref: dict[str, Any], series: SeriesInfo, volume: int) -> tuple[int
     return (int(same_te), int(ours == theirs or (ours in ("", "magnitude") and theirs in ("", "magnitude"))))
 
 
-def canonical(image: Any) -> tuple[np.ndarray, np.ndarray]:
-    can = nib.as_closest_canonical(image)
-    return np.asarray(can.dataobj, dtype=np.float64), can.affine
+def canonical_array(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """The first three axes turned to the closest canonical (RAS) orientation; other axes kept."""
+    ornt = nib.orientations.io_orientation(affine)
+    return nib.orientations.apply_orientation(data, ornt)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _score_reference(
+    ours: Any, our_data: np.ndarray, ref: dict[str, Any], series: SeriesInfo, volume: int
+) -> dict[str, Any]:
+    try:
+        img = nib.load(str(ref["path"]))
+        data = np.asanyarray(img.dataobj)
+    except Exception as err:  # a reference missing from the snapshot (files of 4 MiB or more)
+        return {"reference": ref["path"].name, "reference_error": type(err).__name__, "rank": (-1, -1, -1e9, -1)}
+    data = data.reshape(data.shape[:3] + (-1,)) if data.ndim >= 3 else data.reshape(data.shape + (1,) * (4 - data.ndim))
+    geometry = corner_error_mm(ours.affine, ours.shape[:3], img.affine, data.shape[:3])
+    ref_data = canonical_array(data, img.affine)
+    n_ref = ref_data.shape[3]
+    shape_match = ref_data.shape[:3] == our_data.shape
+    correlation, index = None, None
+    if shape_match:
+        indices = [volume] if n_ref == len(series.stacks) else range(min(n_ref, 300))
+        scored = [(_correlation(our_data, ref_data[..., k]), k) for k in indices]
+        correlation, index = max(scored)
+    rank = (*_ref_rank(ref, series, volume), -round(geometry, 2), correlation if correlation is not None else -1)
+    return {
+        "reference": ref["path"].name,
+        "geometry_error_mm": round(geometry, 4),
+        "shape_match": shape_match,
+        "reference_shape": list(img.shape),
+        "correlation": None if correlation is None else round(correlation, 6),
+        "reference_volume": index,
+        "rank": rank,
+    }
 
 
 def compare(ours_path: Path, series: SeriesInfo, volume: int, refs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best-matching reference of the same series (echo time, image type, geometry, then intensity)."""
     ours = nib.load(str(ours_path))
-    our_data, our_aff = canonical(ours)
-    cands = candidates_for(series, refs)
-    if not cands:
+    our_data = canonical_array(np.asanyarray(ours.dataobj), ours.affine)
+    scored = [_score_reference(ours, our_data, ref, series, volume) for ref in candidates_for(series, refs)]
+    if not scored:
         return {"reference": None}
-    best: dict[str, Any] | None = None
-    for ref in cands:
-        try:
-            img = nib.load(str(ref["path"]))
-        except Exception as err:  # a reference missing from the snapshot (Git LFS / > 4 MiB)
-            best = best or {"reference": ref["path"].name, "reference_error": f"{type(err).__name__}"}
-            continue
-        shape = img.shape[:3] + (1,) * (3 - len(img.shape[:3]))
-        geometry = corner_error_mm(ours.affine, ours.shape[:3], img.affine, shape)
-        rank = (*_ref_rank(ref, series, volume), -geometry)
-        if best is not None and "rank" in best and best["rank"] >= rank:
-            continue
-        best = {"rank": rank, "reference": ref["path"].name, "geometry_error_mm": round(geometry, 4), "img": img}
-    if best is None or "img" not in best:
-        return best or {"reference": None}
-    img = best.pop("img")
+    best = max(scored, key=lambda r: r["rank"])
     best.pop("rank")
-    n_ref = img.shape[3] if len(img.shape) > 3 else 1
-    ref4 = img if len(img.shape) > 3 else None
-    indices = [volume] if n_ref == len(series.stacks) and volume < n_ref else list(range(min(n_ref, 400)))
-    correlations = []
-    shape_match = False
-    for index in indices:
-        vol = img.slicer[..., index] if ref4 is not None else img
-        if len(vol.shape) > 3:
-            vol = vol.slicer[..., 0]
-        ref_data, _ = canonical(vol)
-        shape_match = ref_data.shape == our_data.shape
-        if not shape_match:
-            break
-        a, b = our_data.ravel(), ref_data.ravel()
-        if a.std() == 0 or b.std() == 0:
-            correlations.append((1.0 if np.array_equal(a, b) else 0.0, index))
-        else:
-            correlations.append((float(np.corrcoef(a, b)[0, 1]), index))
-    best["shape_match"] = shape_match
-    best["reference_shape"] = list(img.shape)
-    if correlations:
-        r, index = max(correlations)
-        best["correlation"] = round(r, 6)
-        best["reference_volume"] = index
     return best
 
 
@@ -183,6 +183,7 @@ def run_repository(repo: Path, work: Path) -> dict[str, Any]:
     refs = load_refs(repo / "Ref") if (repo / "Ref").is_dir() else []
     out: list[dict[str, Any]] = []
     for index, (series, c) in enumerate(rows):
+        print(f"  series {series.number} {series.description}", flush=True)
         record: dict[str, Any] = {
             "series": series.number,
             "description": series.description,

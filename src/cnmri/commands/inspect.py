@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
         "--pre-series", type=int, default=None, metavar="N", help="use series N as pre-contrast T1"
     )
     parser.add_argument(
+        "--study", default=None, metavar="UID", help="list only this study (StudyInstanceUID or its number)"
+    )
+    parser.add_argument(
         "--all-reasons", action="store_true", help="show every reason in the table, not the first three"
     )
     parser.set_defaults(func=run)
@@ -53,6 +56,7 @@ def format_table(inventory: StudyInventory, all_reasons: bool = False) -> str:
         lines.append(
             f"study {study['index']}: {study['date'] or 'date ?'}  {study['description'] or ''}  "
             f"{study['manufacturer']} {study['model']} {field}".rstrip()
+            + (f"  (--study {study['study_instance_uid']})" if len(inventory.studies) > 1 else "")
         )
     multi = len(inventory.studies) > 1
     header = (["st"] if multi else []) + [
@@ -100,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from cnmri.errors import InputError
     from cnmri.io.dicom import inspect_study
 
-    inventory = inspect_study(args.study_dir, pre_series=args.pre_series, post_series=args.post_series)
+    inventory = inspect_study(
+        args.study_dir, pre_series=args.pre_series, post_series=args.post_series, study=args.study
+    )
     if args.format == "json":
         sys.stdout.write(json.dumps(inventory.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n")
     else:

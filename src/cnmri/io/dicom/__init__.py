@@ -178,6 +178,31 @@ def select_study(discovery: Discovery, study: str | None) -> Discovery:
     return replace(discovery, series=kept)
 
 
+def _only_usable_study(
+    discovery: Discovery, pre_series: int | None, post_series: int | None
+) -> tuple[Discovery, list[str]]:
+    """Several studies of one patient: keep the only one from which a post-contrast T1 can be chosen.
+    When none or several can, the folder is left as it is and :func:`_check_one_study` asks for --study."""
+    studies = _study_summaries(discovery)
+    if len(studies) < 2 or len(discovery.patients()) > 1:
+        return discovery, []
+    usable = []
+    for summary in studies:
+        one = replace(discovery, series=[s for s in discovery.series if s.study_uid == summary["study_instance_uid"]])
+        try:
+            select_series(classify_all(one), pre_series, post_series)
+        except InputError:
+            continue
+        usable.append((summary, one))
+    if len(usable) != 1:
+        return discovery, []
+    summary, one = usable[0]
+    return one, [
+        f"the folder holds {len(studies)} studies; used study {summary['index']} of {summary['date'] or '?'} "
+        f"(--study {summary['study_instance_uid']}), the only one with a post-contrast T1"
+    ]
+
+
 def _check_one_study(discovery: Discovery) -> None:
     patients = discovery.patients()
     studies = _study_summaries(discovery)
@@ -344,12 +369,13 @@ def prepare_study(
     candidates.
     """
     discovery = select_study(_discover_checked(study_dir), study)
+    discovery, study_note = _only_usable_study(discovery, pre_series, post_series)
     _check_one_study(discovery)
     rows = classify_all(discovery)
     selection = select_series(rows, pre_series, post_series)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    warnings = _discovery_warnings(discovery) + list(selection.warnings)
+    warnings = _discovery_warnings(discovery) + list(selection.warnings) + study_note
     inputs: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path | None] = dict.fromkeys(ROLES)
     sequences: dict[str, dict[str, Any]] = {}

@@ -112,7 +112,9 @@ def _philips_scale_slope(ds: Dataset, item: Dataset | None) -> float | None:
     return None
 
 
-def _rescale(ds: Dataset, pixels: NDArray[Any], item: Dataset | None = None) -> tuple[NDArray[Any], str]:
+def _rescale(
+    ds: Dataset, pixels: NDArray[Any], item: Dataset | None = None, frame: Dataset | None = None
+) -> tuple[NDArray[Any], str]:
     """Stored values → real values, and the name of the scaling used.
 
     Philips writes display values (RescaleSlope/Intercept) and, privately, the MR scale slope SS; the
@@ -124,7 +126,7 @@ def _rescale(ds: Dataset, pixels: NDArray[Any], item: Dataset | None = None) -> 
     slope = float(source.get("RescaleSlope", 1) or 1)
     intercept = float(source.get("RescaleIntercept", 0) or 0)
     if "PHILIPS" in str(ds.get("Manufacturer", "")).upper():
-        scale_slope = _philips_scale_slope(ds, item)
+        scale_slope = _philips_scale_slope(ds, frame)
         if scale_slope is not None:
             precise = (pixels.astype(np.float64) * slope + intercept) / (slope * scale_slope)
             return precise.astype(np.float32), "philips_precise"
@@ -170,7 +172,7 @@ def _frames(ds: Dataset, path: Path, wanted: Sequence[int] | None) -> tuple[list
             raise InputError(f"{path}: frame {index + 1} has no plane position, orientation or pixel spacing")
         transform = find("PixelValueTransformationSequence")
         iop = np.array(orient.ImageOrientationPatient, dtype=float)
-        values, scaling = _rescale(ds, pixels[index], transform if transform is not None else frame)
+        values, scaling = _rescale(ds, pixels[index], transform, frame)
         scalings.add(scaling)
         out.append(
             _Slice(

@@ -796,8 +796,9 @@ def _order_key(h: InstanceHeader) -> tuple[float, int, int, str]:
 
 def _by_repeat(members: list[InstanceHeader]) -> list[list[InstanceHeader]] | None:
     """Split images that repeat the same positions: by acquisition number when that removes the repeats,
-    else the k-th image at each position (in acquisition order) goes to volume k (a multi-phase or fMRI
-    stack without temporal index, the directions of one b-value, the files of a mosaic series)."""
+    else, when every position repeats equally often, the k-th image at each position (in acquisition
+    order) goes to volume k (a multi-phase or fMRI stack without temporal index, the directions of one
+    b-value, the files of a mosaic series)."""
     positions = [_round(m.position, 2) for m in members]
     if len(set(positions)) == len(positions):
         return None
@@ -806,6 +807,9 @@ def _by_repeat(members: list[InstanceHeader]) -> list[list[InstanceHeader]] | No
         by_acq[m.acquisition_number].append(m)
     if len(by_acq) > 1 and all(len({_round(m.position, 2) for m in g}) == len(g) for g in by_acq.values()):
         return [g for _, g in sorted(by_acq.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+    counts = {positions.count(p) for p in set(positions)}
+    if len(counts) > 1:  # only some positions repeat: duplicates, judged (by pixels) at conversion
+        return None
     seen: dict[tuple[float, ...] | None, int] = defaultdict(int)
     volumes: dict[int, list[InstanceHeader]] = defaultdict(list)
     for m in sorted(members, key=_order_key):
