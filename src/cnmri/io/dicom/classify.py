@@ -36,6 +36,7 @@ class Kind(StrEnum):
     SWI = "SWI"
     MRA = "MRA"
     BOLD = "BOLD"
+    EPI = "EPI"
     LOCALIZER = "localizer"
     DERIVED = "derived"
     OTHER = "other"
@@ -497,6 +498,8 @@ def classify_series(series: SeriesInfo) -> Classification:
     if t2_physics and "EP" not in scanning:
         ev.add(Kind.T2, 1.0, f"long TR {tr:.0f} ms and TE {te:.0f} ms")
 
+    if not ev.scores and "EP" in scanning:
+        ev.add(Kind.EPI, 1.0, "echo-planar (ScanningSequence EP) without diffusion, perfusion or BOLD evidence")
     if not ev.scores:
         return Classification(
             Kind.OTHER,

@@ -253,13 +253,16 @@ def _refuse_unsupported(stack: Stack, name: str) -> None:
 def _assemble_mosaic(stack: Stack, name: str) -> AssembledVolume:
     """A Siemens mosaic (one file = one volume, slices tiled in one 2-D image): unpacked by nibabel's
     MosaicWrapper from the CSA header's NumberOfImagesInMosaic and slice normal."""
-    from nibabel.nicom import csareader
-    from nibabel.nicom.dicomwrappers import MosaicWrapper
+    with warnings.catch_warnings():  # nibabel calls its DICOM readers experimental on import
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
+        from nibabel.nicom.dicomwrappers import MosaicWrapper
 
     if len(stack.instances) != 1:
         raise InputError(f"{name}: a mosaic volume should be one file, found {len(stack.instances)}")
     path = stack.first.path
     ds = _read_dataset(path)
+    _decode(ds, path)  # a compressed mosaic pydicom cannot decode goes to dcm2niix (auto back end)
     try:
         csa = csareader.get_csa_header(ds, "image")
         n_mosaic = csareader.get_n_mosaic(csa) if csa else None

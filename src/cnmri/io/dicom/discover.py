@@ -790,8 +790,9 @@ def _stack_key(h: InstanceHeader) -> tuple[Any, ...]:
 _KEY_LABELS = ((4, "echo"), (5, "b"), (6, "time"), (7, "type"), (8, "TE"))
 
 
-def _order_key(h: InstanceHeader) -> tuple[float, int, int, str]:
-    return (h.time_s if h.time_s is not None else 0.0, h.instance_number or 0, h.frame_index or 0, str(h.path))
+def _order_key(h: InstanceHeader) -> tuple[int, int, float, str]:
+    """Acquisition order as the scanner numbered it (instance, then frame), as dcm2niix orders volumes."""
+    return (h.instance_number or 0, h.frame_index or 0, h.time_s if h.time_s is not None else 0.0, str(h.path))
 
 
 def _by_repeat(members: list[InstanceHeader]) -> list[list[InstanceHeader]] | None:
@@ -881,7 +882,7 @@ def split_stacks(instances: list[InstanceHeader]) -> list[Stack]:
     for stack in stacks:
         stack.series_images = total
         _sort_in_stack(stack)
-    stacks.sort(key=lambda st: min(_order_key(i) for i in st.instances)[1:3])
+    stacks.sort(key=lambda st: min(_order_key(i) for i in st.instances)[:2])
     return stacks
 
 
