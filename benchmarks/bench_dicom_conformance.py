@@ -132,7 +132,7 @@ def _score_reference(
     ours: Any, our_data: np.ndarray, ref: dict[str, Any], series: SeriesInfo, volume: int
 ) -> dict[str, Any]:
     try:
-        img = nib.load(str(ref["path"]))
+        img: Any = nib.load(str(ref["path"]))
         data = np.asanyarray(img.dataobj)
     except Exception as err:  # a reference missing from the snapshot (files of 4 MiB or more)
         return {"reference": ref["path"].name, "reference_error": type(err).__name__, "rank": (-1, -1, -1e9, -1)}
@@ -160,7 +160,7 @@ def _score_reference(
 
 def compare(ours_path: Path, series: SeriesInfo, volume: int, refs: list[dict[str, Any]]) -> dict[str, Any]:
     """The best-matching reference of the same series (echo time, image type, geometry, then intensity)."""
-    ours = nib.load(str(ours_path))
+    ours: Any = nib.load(str(ours_path))
     our_data = canonical_array(np.asanyarray(ours.dataobj), ours.affine)
     scored = [_score_reference(ours, our_data, ref, series, volume) for ref in candidates_for(series, refs)]
     if not scored:
