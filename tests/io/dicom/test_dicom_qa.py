@@ -252,3 +252,61 @@ def test_convert_command_writes_nifti_and_sidecar(
     assert run_cli(["convert", folder, "--series", "201", "--volume", "2", "-o", str(out), "--force"]) == 0
     assert run_cli(["convert", folder, "--series", "7", "-o", str(tmp_path / "x.nii.gz")]) == 2
     assert "image series found: 201" in capsys.readouterr().err
+
+
+# classification vocabulary, on a real header with the description and parameters of each sequence
+
+_GR = ("GR",)
+_IR_GR = ("IR", "GR")
+
+
+@pytest.mark.parametrize(
+    ("description", "scanning", "tr", "te", "ti", "flip", "kind", "detail"),
+    [
+        ("t1_vibe_fs_tra_post", _GR, 5.0, 2.0, None, 10.0, Kind.T1, "VIBE"),
+        ("Sag 3D BRAVO +C", _IR_GR, 8.0, 3.0, 450.0, 12.0, Kind.T1, "BRAVO/FSPGR"),
+        ("T1W_3D_THRIVE_gd", _GR, 4.5, 2.2, None, 10.0, Kind.T1, "THRIVE"),
+        ("3D-T1-FFE post", _GR, 8.0, 4.0, None, 8.0, Kind.T1, "3D T1-FFE"),
+        ("t1_space_sag_post", ("SE",), 700.0, 12.0, None, 120.0, Kind.T1, "SPACE T1"),
+        ("CUBE T1 +C", ("SE",), 600.0, 14.0, None, 90.0, Kind.T1, "CUBE T1"),
+        ("3D_T1_VISTA_gd", ("SE",), 500.0, 20.0, None, 90.0, Kind.T1, "VISTA T1"),
+        ("t1_mprage_sag_p2_iso", _IR_GR, 2300.0, 2.3, 900.0, 8.0, Kind.T1, "MPRAGE"),
+        ("t1_mp2rage_sag_UNI_Images", _IR_GR, 5000.0, 2.9, 700.0, 4.0, Kind.T1, "MP2RAGE UNI"),
+        ("t1_mp2rage_sag_INV2", _IR_GR, 5000.0, 2.9, 2500.0, 5.0, Kind.T1, "MP2RAGE INV2"),
+        ("pcasl_3d", ("GR",), 4600.0, 16.0, None, 180.0, Kind.PERFUSION, "ASL"),
+        ("ep2d_perf_dsc", ("EP",), 1500.0, 30.0, None, 90.0, Kind.PERFUSION, "DSC"),
+        ("SWI_Images", _GR, 28.0, 20.0, None, 15.0, Kind.SWI, ""),
+        ("tof_fl3d_tra_p2_multi-slab", _GR, 22.0, 3.6, None, 18.0, Kind.MRA, ""),
+        ("gre_field_mapping", _GR, 500.0, 4.9, None, 60.0, Kind.FIELD_MAP, "magnitude"),
+        ("WIP B0 NS", _GR, 3.8, 1.5, None, 12.0, Kind.FIELD_MAP, "magnitude"),
+        ("rfMRI_REST_AP", ("EP",), 800.0, 37.0, None, 52.0, Kind.BOLD, ""),
+    ],
+)
+def test_sequence_vocabulary(
+    description: str,
+    scanning: tuple[str, ...],
+    tr: float,
+    te: float,
+    ti: float | None,
+    flip: float,
+    kind: Kind,
+    detail: str,
+) -> None:
+    real = _only(QA / "dcm_qa_philips" / "Magdeburg_2014_fmri")
+    header = replace(
+        real.header,
+        series_description=description,
+        protocol_name="",
+        sequence_name="",
+        image_type=("ORIGINAL", "PRIMARY", "M"),
+        scanning_sequence=scanning,
+        repetition_time=tr,
+        echo_time=te,
+        inversion_time=ti,
+        flip_angle=flip,
+        b_value=None,
+    )
+    c = classify_series(SeriesInfo(real.study_uid, real.series_uid, [header]))
+    assert c.kind is kind, c.reasons
+    assert c.detail == detail
+    assert c.reasons  # the reasons are shown as for every other class

@@ -406,11 +406,11 @@ def classify_series(series: SeriesInfo) -> Classification:
     if any(token in seqname for token in ("pcasl", "pasl", "asl", "perf")):
         ev.add(Kind.PERFUSION, 2.5, f"SequenceName {h.sequence_name}")
     if m := _SWI.search(text):
-        ev.add(Kind.SWI, 3.0, f"description token '{m.group(0)}'")
+        ev.add(Kind.SWI, 3.5, f"description token '{m.group(0)}'")
     if image_type & {"SWI", "SWAN", "SWIP", "QSM"}:
         ev.add(Kind.SWI, 2.5, f"ImageType {'/'.join(h.image_type)}")
     if m := _MRA.search(text):
-        ev.add(Kind.MRA, 3.0, f"description token '{m.group(0)}'")
+        ev.add(Kind.MRA, 4.0, f"description token '{m.group(0)}'")
     if re.match(r"\*?fl3d\d*r?_t\d+", seqname) or re.match(r"\*?tof", seqname):
         ev.add(Kind.MRA, 2.5, f"SequenceName {h.sequence_name} (time of flight)")
     if m := _BOLD.search(text):
