@@ -360,11 +360,14 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(folder) / name
 
 
-def open_dicom(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is gzipped (``.dcm.gz`` exports, dcm_qa's Philips sets)."""
+def open_dicom(path: Path, stream: bool = False) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzipped (``.dcm.gz`` exports, dcm_qa's Philips sets).
+    ``stream``: decompress only as far as the caller reads (a header), instead of the whole file."""
     handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     if handle.read(2) == _GZIP_MAGIC:
         handle.close()
+        if stream:
+            return cast(IO[bytes], gzip.open(path, "rb"))
         with gzip.open(path, "rb") as packed:
             return io.BytesIO(packed.read())
     handle.seek(0)
@@ -643,11 +646,13 @@ def read_header(path: Path) -> InstanceHeader | None:
     Reading stops before the functional groups of an enhanced file (read later, only for the series that
     need them: :func:`expand_frames`) and before the pixel data.
     """
-    with open_dicom(path) as handle:
+    gzipped = False
+    with open_dicom(path, stream=True) as handle:
+        gzipped = isinstance(handle, gzip.GzipFile)
         ds = read_partial(
             cast(BinaryIO, handle), stop_when=_stop_at_frames_or_pixels, force=True, specific_tags=_SPECIFIC_TAGS
         )
-        size = handle.seek(0, os.SEEK_END)
+        size = 0 if gzipped else handle.seek(0, os.SEEK_END)  # gzip has its own check (CRC) at read time
     sop_class = _text(ds.get("SOPClassUID")) or _text(
         getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
     )
@@ -656,7 +661,7 @@ def read_header(path: Path) -> InstanceHeader | None:
     if not sop_class and "SeriesInstanceUID" not in ds:
         raise ValueError("neither SOP class nor series UID: not a DICOM image object")
     header = header_from_dataset(ds, path)
-    if header.rows and header.transfer_syntax in _NATIVE_SYNTAXES | {""}:
+    if header.rows and not gzipped and header.transfer_syntax in _NATIVE_SYNTAXES | {""}:
         expected = _expected_pixel_bytes(
             header,
             _int(ds.get("BitsAllocated")) or 16,
