@@ -390,8 +390,19 @@ def main() -> int:
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("CNMRI_DCM_QA", "/work/dcmqa")))
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only", nargs="*", default=None, help="repository names to run")
+    parser.add_argument(
+        "--speed-only", action="store_true", help="re-measure the enhanced discovery speed into the existing results"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
+    if args.speed_only:
+        result = json.loads((args.out / "dicom_conformance.json").read_text())
+        result["enhanced_discovery"] = discovery_speed(args.root)
+        result["enhanced_discovery"]["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        (args.out / "dicom_conformance.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+        write_markdown(result, args.out / "dicom_conformance.md")
+        print(json.dumps(result["enhanced_discovery"]))
+        return 0
     repos = sorted(p for p in args.root.iterdir() if p.is_dir() and p.name.startswith("dcm_qa"))
     if args.only:
         repos = [p for p in repos if p.name in args.only]
