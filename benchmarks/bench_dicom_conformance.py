@@ -61,15 +61,18 @@ def vendor_of(manufacturer: str) -> str:
 
 
 def load_refs(ref_dir: Path) -> list[dict[str, Any]]:
+    """Every reference: its NIfTI (None when absent from the snapshot: files of 4 MiB or more) and sidecar."""
     refs = []
-    for nii in sorted([*ref_dir.rglob("*.nii"), *ref_dir.rglob("*.nii.gz")]):
-        stem = nii.name[: -len(".nii.gz")] if nii.name.endswith(".nii.gz") else nii.name[: -len(".nii")]
-        meta_path = nii.with_name(stem + ".json")
+    for meta_path in sorted(ref_dir.rglob("*.json")):
+        stem = meta_path.name[: -len(".json")]
+        nii = next(
+            (p for p in (meta_path.with_name(stem + ".nii"), meta_path.with_name(stem + ".nii.gz")) if p.exists()), None
+        )
         try:
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+            meta = json.loads(meta_path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             meta = {}
-        refs.append({"path": nii, "meta": meta})
+        refs.append({"path": nii, "name": stem, "meta": meta})
     return refs
 
 
@@ -93,14 +96,12 @@ def candidates_for(series: SeriesInfo, refs: list[dict[str, Any]]) -> list[dict[
     h = series.first
     description = _norm_text(h.series_description or h.protocol_name)
     same_number = [r for r in refs if r["meta"].get("SeriesNumber") == h.series_number]
-    named = [
-        r
-        for r in same_number
-        if description
-        and description
-        in {_norm_text(r["meta"].get("SeriesDescription", "")), _norm_text(r["meta"].get("ProtocolName", ""))}
-    ]
-    return named or same_number
+
+    def names(ref: dict[str, Any]) -> set[str]:
+        return {_norm_text(ref["meta"].get(k, "")) for k in ("SeriesDescription", "ProtocolName")} - {""}
+
+    # a reference of another series that happens to share the number (another folder) is not a match
+    return [r for r in same_number if not description or not names(r) or description in names(r)]
 
 
 def _ref_rank(ref: dict[str, Any], series: SeriesInfo, volume: int) -> tuple[int, int]:
@@ -111,7 +112,7 @@ def _ref_rank(ref: dict[str, Any], series: SeriesInfo, volume: int) -> tuple[int
     same_te = te is not None and h.echo_time is not None and abs(te * 1000 - h.echo_time) < 0.05
     ref_type = tuple(str(v).upper() for v in meta.get("ImageType", []))
     ours = image_component(h.image_type)
-    theirs = image_component(ref_type) or ("phase" if ref["path"].name.split(".")[0].endswith("_ph") else "")
+    theirs = image_component(ref_type) or ("phase" if ref["name"].endswith("_ph") else "")
     return (int(same_te), int(ours == theirs or (ours in ("", "magnitude") and theirs in ("", "magnitude"))))
 
 
@@ -131,6 +132,12 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def _score_reference(
     ours: Any, our_data: np.ndarray, ref: dict[str, Any], series: SeriesInfo, volume: int
 ) -> dict[str, Any]:
+    if ref["path"] is None:
+        return {
+            "reference": ref["name"],
+            "reference_error": "NIfTI absent from the snapshot",
+            "rank": (-1, -1, -1e9, -1),
+        }
     try:
         img: Any = nib.load(str(ref["path"]))
         data = np.asanyarray(img.dataobj)
@@ -262,6 +269,8 @@ def summarise(repos: list[dict[str, Any]]) -> dict[str, Any]:
             "refused": sum(1 for r in images if r.get("status") == "refused"),
             "failed": sum(1 for r in images if r.get("status") == "failed"),
             "with_reference": len(compared),
+            "reference_absent": sum(1 for r in converted if r.get("reference_error")),
+            "no_reference": sum(1 for r in converted if not r.get("reference")),
             "geometry_error_mm_max": max(geo) if geo else None,
             "geometry_error_mm_median": statistics.median(geo) if geo else None,
             "geometry_within_0.01mm": sum(1 for g in geo if g <= 0.01),
@@ -335,14 +344,16 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         "geometry = largest distance between grid corners (mm), correlation of voxel values after "
         "reorientation to the closest canonical axes.",
         "",
-        "| vendor | series | image series | converted | refused | failed | with reference | geometry max mm "
+        "| vendor | series | image series | converted | refused | failed | compared | reference absent / none "
+        "| geometry max mm "
         "| ≤ 0.01 mm | shape match | correlation min | median | ≥ 0.999 | classified 'other' |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for vendor, s in result["summary"].items():
         lines.append(
             f"| {vendor} | {s['series']} | {s['image_series']} | {s['converted']} | {s['refused']} | {s['failed']} "
-            f"| {s['with_reference']} | {_fmt(s['geometry_error_mm_max'], 4)} | {s['geometry_within_0.01mm']} "
+            f"| {s['with_reference']} | {s['reference_absent']} / {s['no_reference'] - s['reference_absent']} "
+            f"| {_fmt(s['geometry_error_mm_max'], 4)} | {s['geometry_within_0.01mm']} "
             f"| {s['shape_match']} | {_fmt(s['correlation_min'], 4)} | {_fmt(s['correlation_median'], 4)} "
             f"| {s['correlation_above_0.999']} | {s['classified_other']} |"
         )
@@ -371,10 +382,11 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
                     continue
                 note = (
                     s.get("reason")
+                    or s.get("reference_error")
                     or s.get("compare_error")
                     or ("no reference" if s.get("status") == "converted" and not s.get("reference") else "")
                 )
-                if s.get("status") == "converted" and s.get("reference") and not s.get("shape_match"):
+                if s.get("geometry_error_mm") is not None and not s.get("shape_match"):
                     note = (note + "; " if note else "") + f"shape {s.get('shape')} vs {s.get('reference_shape')}"
                 lines.append(
                     f"| {repo['repository']} | {s['series']} | {str(s['description'])[:40]} | {s['classification']} "

@@ -78,7 +78,7 @@ class _Slice:
 
 
 class _Undecodable(Exception):
-    """pydicom has no decoder for this transfer syntax."""
+    """pydicom has no decoder for this transfer syntax, or the file is a layout only dcm2niix knows."""
 
 
 @dataclass
@@ -220,6 +220,8 @@ def _read_slices(stack: Stack) -> tuple[list[_Slice], list[str], set[str]]:
             problems.append(f"{path.name}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
             continue
         if header.position is None or header.orientation is None or header.pixel_spacing is None:
+            if len(by_file) == 1:  # one file without plane geometry (e.g. a UIH grid of slices): dcm2niix's case
+                raise _Undecodable(f"{path.name}: no ImagePositionPatient/ImageOrientationPatient/PixelSpacing")
             problems.append(f"{path.name}: no ImagePositionPatient/ImageOrientationPatient/PixelSpacing")
             continue
         if pixels.ndim != 2:
@@ -574,12 +576,12 @@ def convert_stack(
     except _Undecodable as err:
         if backend == "pydicom":
             raise InputError(
-                f"{name}: no installed decoder for its pixel data ({err}); install "
-                "pylibjpeg-libjpeg (GPL) or python-gdcm, or use dcm2niix"
+                f"{name}: the pydicom back end cannot convert it ({err}); for compressed pixel data install "
+                "pylibjpeg-libjpeg (GPL) or python-gdcm, or use the dcm2niix back end"
             ) from None
         _log.info("%s: pydicom cannot decode (%s); converting with dcm2niix", name, err)
         result = convert_with_dcm2niix(stack, out_path, name)
-        note = f"{name}: converted with dcm2niix because pydicom has no decoder for its transfer syntax"
+        note = f"{name}: converted with dcm2niix ({err})"
         return ConvertedSeries(
             result.path,
             result.backend,
