@@ -11,8 +11,9 @@ volume of every image series, and compare it with the dcm2niix reference of the 
   of the same index (or the best of a 4-D reference when the volume counts differ).
 
 The reference is looked for among the ``Ref/*.nii`` whose JSON sidecar has the same SeriesNumber and
-SeriesDescription (ProtocolName when absent); among several (echoes, magnitude/phase, ``_ph``), the one
-with the same echo time and image type, then the nearest in geometry.
+SeriesDescription or ProtocolName; among several of one series (echoes, magnitude/phase/field map,
+``_ph``), the nearest grid, then the highest correlation, then the same echo time and image type. A
+reference whose NIfTI is absent from the snapshot (files of 4 MiB or more) is reported as such.
 
 Also measured: discovery speed on the enhanced multi-frame sets (files/s, headers only, and with the
 per-frame functional groups read).
@@ -136,13 +137,13 @@ def _score_reference(
         return {
             "reference": ref["name"],
             "reference_error": "NIfTI absent from the snapshot",
-            "rank": (-1, -1, -1e9, -1),
+            "rank": (-1e9, -1, -1, -1),
         }
     try:
         img: Any = nib.load(str(ref["path"]))
         data = np.asanyarray(img.dataobj)
     except Exception as err:  # a reference missing from the snapshot (files of 4 MiB or more)
-        return {"reference": ref["path"].name, "reference_error": type(err).__name__, "rank": (-1, -1, -1e9, -1)}
+        return {"reference": ref["path"].name, "reference_error": type(err).__name__, "rank": (-1e9, -1, -1, -1)}
     data = data.reshape((*data.shape[:3], -1)) if data.ndim >= 3 else data.reshape((*data.shape, 1, 1)[:4])
     geometry = corner_error_mm(ours.affine, ours.shape[:3], img.affine, data.shape[:3])
     ref_data = canonical_array(data, img.affine)
@@ -153,7 +154,9 @@ def _score_reference(
         indices = [volume] if n_ref == len(series.stacks) else range(min(n_ref, 300))
         scored = [(_correlation(our_data, ref_data[..., k]), k) for k in indices]
         correlation, index = max(scored)
-    rank = (*_ref_rank(ref, series, volume), -round(geometry, 2), correlation if correlation is not None else -1)
+    # among the references of one series (echoes, magnitude/phase/field map): the same grid, then the
+    # same voxel values, then the same echo time and image type
+    rank = (-round(geometry, 2), correlation if correlation is not None else -1, *_ref_rank(ref, series, volume))
     return {
         "reference": ref["path"].name,
         "geometry_error_mm": round(geometry, 4),
