@@ -5,6 +5,7 @@ several studies in one folder, and `cnmri convert`. References are dcm2niix's ow
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from collections.abc import Callable, Sequence
@@ -133,6 +134,19 @@ def test_siemens_mosaic_is_unpacked_like_dcm2niix(tmp_path: Path) -> None:
     out = convert_stack(series.stacks[0], tmp_path / "epi.nii.gz")
     assert out.shape == (64, 64, 35)  # not one 384x384 slice
     _assert_matches_reference(out.path, QA / "dcm_qa_stc" / "Siemens_FMRI_AX_ASC_2.ref.nii.gz", volume=0)
+
+
+def test_mosaic_without_csa_header_is_refused_not_written_as_one_slice(tmp_path: Path) -> None:
+    with gzip.open(QA / "dcm_qa_stc" / "Siemens_B12" / "0001.dcm.gz") as packed:
+        ds = pydicom.dcmread(packed)
+    for element in [e.tag for e in ds if e.tag.group == 0x0029]:
+        del ds[element]  # the CSA image and series headers
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "mosaic.dcm")
+    series = _only(tmp_path / "in")
+    with pytest.raises(InputError, match="NumberOfImagesInMosaic"):
+        convert_stack(series.stacks[0], tmp_path / "out.nii.gz", backend="pydicom")
+    assert not (tmp_path / "out.nii.gz").exists()
 
 
 # 5: Philips precise values
