@@ -355,7 +355,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
     for vendor, s in result["summary"].items():
         lines.append(
             f"| {vendor} | {s['series']} | {s['image_series']} | {s['converted']} | {s['refused']} | {s['failed']} "
-            f"| {s['with_reference']} | {s['reference_absent']} / {s['no_reference'] - s['reference_absent']} "
+            f"| {s['with_reference']} | {s['reference_absent']} / {s['no_reference']} "
             f"| {_fmt(s['geometry_error_mm_max'], 4)} | {s['geometry_within_0.01mm']} "
             f"| {s['shape_match']} | {_fmt(s['correlation_min'], 4)} | {_fmt(s['correlation_median'], 4)} "
             f"| {s['correlation_above_0.999']} | {s['classified_other']} |"
