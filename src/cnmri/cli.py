@@ -23,6 +23,7 @@ from cnmri.errors import CnmriError
 COMMANDS: tuple[str, ...] = (
     "analyze",
     "inspect",
+    "convert",
     "atlas",
     "clinical",
     "compare",

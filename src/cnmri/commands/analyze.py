@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--pre-series", type=int, help="DICOM: series number to use as pre-contrast T1")
     p.add_argument("--post-series", type=int, help="DICOM: series number to use as post-contrast T1")
+    p.add_argument("--study", metavar="UID", help="DICOM: StudyInstanceUID (or number) when the folder holds several")
     p.add_argument(
         "--identify",
         action="store_true",
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 pre_series=args.pre_series,
                 post_series=args.post_series,
                 identify=args.identify,
+                study=args.study,
             )
             options.inputs_meta = dicom_input_records(prepared.inputs, args.deidentify)
             options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)

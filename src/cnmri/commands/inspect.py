@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
         "--pre-series", type=int, default=None, metavar="N", help="use series N as pre-contrast T1"
     )
     parser.add_argument(
+        "--study", default=None, metavar="UID", help="list only this study (StudyInstanceUID or its number)"
+    )
+    parser.add_argument(
         "--all-reasons", action="store_true", help="show every reason in the table, not the first three"
     )
     parser.add_argument(
@@ -66,6 +69,7 @@ def format_table(inventory: StudyInventory, all_reasons: bool = False, identify:
         lines.append(
             f"study {study['index']}: {study['date'] or 'date ?'}  {study['description'] or ''}  "
             f"{study['manufacturer']} {study['model']} {field}".rstrip()
+            + (f"  (--study {study['study_instance_uid']})" if len(inventory.studies) > 1 else "")
         )
     multi = len(inventory.studies) > 1
     header = (["st"] if multi else []) + [
@@ -116,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
     with voxel_limit(args.max_voxels):
         inventory = inspect_study(
-            args.study_dir, pre_series=args.pre_series, post_series=args.post_series, identify=args.identify
+            args.study_dir, pre_series=args.pre_series, post_series=args.post_series, identify=args.identify,
+            study=args.study,
         )
     if args.format == "json":
         record = inventory.to_dict()

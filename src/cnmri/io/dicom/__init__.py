@@ -46,6 +46,7 @@ class SeriesRow:
     role: str  # "post", "pre", "ciss", "flair_post" or ""
     series_instance_uid: str
     folder: str
+    volume_labels: tuple[str, ...] = ()  # what tells the volumes apart (magnitude/phase, echo, b, time…)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,55 @@ def _study_summaries(discovery: Discovery) -> list[dict[str, Any]]:
     return out
 
 
+def _study_listing(studies: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"study {s['index']} of {s['date'] or '?'} '{s['description']}' ({s['series']} series, in "
+        f"{s['folder']}, --study {s['study_instance_uid']})"
+        for s in studies
+    )
+
+
+def select_study(discovery: Discovery, study: str | None) -> Discovery:
+    """Keep the series of one study: ``study`` is a StudyInstanceUID or the 1-based index shown by
+    ``cnmri inspect``. Raises :class:`InputError` listing the studies when it names none of them."""
+    if study is None:
+        return discovery
+    studies = _study_summaries(discovery)
+    chosen = [
+        s for s in studies if s["study_instance_uid"] == study or (study.isdigit() and s["index"] == int(study))
+    ]
+    if not chosen:
+        raise InputError(f"--study {study}: no such study in {discovery.root}; found {_study_listing(studies)}")
+    uid = chosen[0]["study_instance_uid"]
+    kept = [s for s in discovery.series if s.study_uid == uid]
+    return replace(discovery, series=kept)
+
+
+def _only_usable_study(
+    discovery: Discovery, pre_series: int | None, post_series: int | None
+) -> tuple[Discovery, list[str]]:
+    """Several studies of one patient: keep the only one from which a post-contrast T1 can be chosen.
+    When none or several can, the folder is left as it is and :func:`_check_one_study` asks for --study."""
+    studies = _study_summaries(discovery)
+    if len(studies) < 2 or len(discovery.patients()) > 1:
+        return discovery, []
+    usable = []
+    for summary in studies:
+        one = replace(discovery, series=[s for s in discovery.series if s.study_uid == summary["study_instance_uid"]])
+        try:
+            select_series(classify_all(one), pre_series, post_series)
+        except InputError:
+            continue
+        usable.append((summary, one))
+    if len(usable) != 1:
+        return discovery, []
+    summary, one = usable[0]
+    return one, [
+        f"the folder holds {len(studies)} studies; used study {summary['index']} of {summary['date'] or '?'} "
+        f"(--study {summary['study_instance_uid']}), the only one with a post-contrast T1"
+    ]
+
+
 def _check_one_study(discovery: Discovery) -> None:
     patients = discovery.patients()
     studies = _study_summaries(discovery)
@@ -198,14 +248,9 @@ def _check_one_study(discovery: Discovery) -> None:
             "point STUDY_DIR at one patient's study"
         )
     if len(studies) > 1:
-        listing = "; ".join(
-            f"study {s['index']} of {s['date'] or '?'} '{s['description']}' ({s['series']} series, "
-            f"in {s['folder']})"
-            for s in studies
-        )
         raise InputError(
-            f"the study folder holds {len(studies)} studies ({listing}); point STUDY_DIR at the folder "
-            "of the one to analyse"
+            f"the study folder holds {len(studies)} studies ({_study_listing(studies)}); pass --study UID "
+            "(or its number) to choose one, or point STUDY_DIR at the folder of the one to analyse"
         )
 
 
@@ -222,16 +267,35 @@ def _role_map(selection: Selection) -> dict[str, Choice | None]:
 
 
 def inspect_study(
-    study_dir: Path | str, pre_series: int | None = None, post_series: int | None = None, identify: bool = False
+    study_dir: Path | str,
+    pre_series: int | None = None,
+    post_series: int | None = None,
+    identify: bool = False,
+    study: str | None = None,
 ) -> StudyInventory:
     """Every series in ``study_dir`` with its classification, confidence, reasons and cnmri role.
 
-    Raises :class:`InputError` only when there are no DICOM images at all; a study from which no
-    post-contrast T1 can be chosen is listed with ``selection_error`` set. Without ``identify``,
-    descriptions keep only scanner vocabulary and no file or folder name is shown.
+    Raises :class:`InputError` only when there are no DICOM images at all (or ``study`` names none of
+    the studies); a study from which no post-contrast T1 can be chosen is listed with ``selection_error``.
+    Without ``identify``, descriptions keep only scanner vocabulary and no file or folder name is shown.
     """
-    discovery = _discover_checked(study_dir)
+    return inventory_from_discovery(_discover_checked(study_dir), pre_series, post_series, study, identify)
+
+
+def inventory_from_discovery(
+    discovery: Discovery,
+    pre_series: int | None = None,
+    post_series: int | None = None,
+    study: str | None = None,
+    identify: bool = False,
+) -> StudyInventory:
+    """:func:`inspect_study` on a folder already walked."""
+    study_dir = discovery.root
     redact = build_redactor(discovery, identify)
+    try:
+        discovery = select_study(discovery, study)
+    except CnmriError as err:  # the listing names descriptions and folders
+        raise type(err)(redact(str(err))) from None
     rows = classify_all(discovery)
     roles: dict[str, str] = {}
     selection_error: str | None = None
@@ -269,6 +333,7 @@ def inspect_study(
                 role=roles.get(s.series_uid, ""),
                 series_instance_uid=s.series_uid,
                 folder=(str(s.folders[0]) if s.folders else "") if identify else "",
+                volume_labels=tuple(st.label for st in s.stacks) if len(s.stacks) > 1 else (),
             )
         )
     if not identify:
@@ -306,7 +371,7 @@ def inspect_study(
 
 
 def _sequence_parameters(series: SeriesInfo, converted: ConvertedSeries) -> dict[str, Any]:
-    h = series.first
+    h = series.header
     return {
         "sequence_name": h.sequence_name,
         "scanning_sequence": list(h.scanning_sequence),
@@ -337,6 +402,7 @@ def _input_record(role: str, choice: Choice, converted: ConvertedSeries) -> dict
         "reasons": list(c.reasons),
         "images": s.main_stack.n_images,
         "conversion": converted.backend,
+        "scaling": converted.scaling,
         "role": role,
     }
 
@@ -347,6 +413,7 @@ def prepare_study(
     pre_series: int | None = None,
     post_series: int | None = None,
     identify: bool = False,
+    study: str | None = None,
 ) -> PreparedStudy:
     """Choose and convert the series cnmri analyses; NIfTI files go to ``work_dir``.
 
@@ -358,6 +425,7 @@ def prepare_study(
     discovery = _discover_checked(study_dir)
     redact = build_redactor(discovery, identify)
     try:
+        discovery = select_study(discovery, study)
         prepared = _prepare(discovery, Path(work_dir), pre_series, post_series, identify, redact)
     except CnmriError as err:
         raise type(err)(redact(str(err))) from None
@@ -379,12 +447,13 @@ def _prepare(
     identify: bool,
     redact: Redactor,
 ) -> PreparedStudy:
+    discovery, study_note = _only_usable_study(discovery, pre_series, post_series)
     _check_one_study(discovery)
     rows = classify_all(discovery)
     selection = select_series(rows, pre_series, post_series)
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    warnings = _discovery_warnings(discovery) + list(selection.warnings)
+    warnings = _discovery_warnings(discovery) + list(selection.warnings) + study_note
     inputs: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path | None] = dict.fromkeys(ROLES)
     sequences: dict[str, dict[str, Any]] = {}
@@ -453,4 +522,138 @@ def _prepare(
     )
 
 
-__all__ = ["Classification", "PreparedStudy", "SeriesRow", "StudyInventory", "inspect_study", "prepare_study"]
+# ------------------------------------------------------------------------------------------ convert
+
+#: dcm2niix sidecar fields cnmri writes (BIDS names; times in seconds), none of them identifying.
+_SIDECAR_TEXT = (
+    ("Modality", "modality"),
+    ("Manufacturer", "manufacturer"),
+    ("ManufacturersModelName", "model"),
+    ("SeriesDescription", "series_description"),
+    ("ProtocolName", "protocol_name"),
+    ("SequenceName", "sequence_name"),
+    ("MRAcquisitionType", "mr_acquisition_type"),
+)
+
+
+@dataclass(frozen=True)
+class ConvertedVolume:
+    converted: ConvertedSeries
+    sidecar: dict[str, Any]
+    series: SeriesInfo
+    volume: int  # 1-based
+
+
+def _seconds(ms: float | None) -> float | None:
+    return None if ms is None else round(ms / 1000.0, 6)
+
+
+def bids_sidecar(series: SeriesInfo, volume: int, converted: ConvertedSeries) -> dict[str, Any]:
+    """The fields dcm2niix writes to its JSON sidecar that apply to one 3-D volume (BIDS names, seconds),
+    without patient, institution, station or device identifiers, plus how cnmri converted it."""
+    from cnmri import __version__
+
+    stack = series.stacks[volume - 1]
+    h = stack.first
+    extra = dict(h.extra)
+    out: dict[str, Any] = {name: getattr(h, attr) for name, attr in _SIDECAR_TEXT if getattr(h, attr)}
+    numbers: dict[str, Any] = {
+        "MagneticFieldStrength": h.field_strength,
+        "SoftwareVersions": extra.get("SoftwareVersions"),
+        "BodyPartExamined": extra.get("BodyPartExamined"),
+        "ScanningSequence": "\\".join(h.scanning_sequence) or None,
+        "SequenceVariant": "\\".join(h.sequence_variant) or None,
+        "ImageType": list(h.image_type) or None,
+        "SeriesNumber": h.series_number,
+        "AcquisitionNumber": h.acquisition_number,
+        "EchoNumber": h.echo_number,
+        "EchoTime": _seconds(h.echo_time),
+        "RepetitionTime": _seconds(h.repetition_time),
+        "InversionTime": _seconds(h.inversion_time),
+        "FlipAngle": h.flip_angle,
+        "SliceThickness": h.slice_thickness,
+        "SpacingBetweenSlices": h.spacing_between_slices,
+        "DiffusionBValue": h.b_value,
+        "ContrastBolusAgent": h.contrast_agent or None,
+    }
+    out.update({k: v for k, v in numbers.items() if v is not None})
+    out.update(
+        {
+            "ConversionSoftware": "cnmri",
+            "ConversionSoftwareVersion": __version__,
+            "ConversionBackend": converted.backend,
+            "IntensityScaling": converted.scaling,
+            "SeriesVolume": volume,
+            "SeriesVolumes": len(series.stacks),
+            "SeriesVolumeLabel": stack.label,
+        }
+    )
+    return out
+
+
+def _volume_listing(series: SeriesInfo) -> str:
+    return "; ".join(
+        f"{index}: {stack.label or 'volume'} ({stack.n_images} images)"
+        for index, stack in enumerate(series.stacks, start=1)
+    )
+
+
+def convert_series(
+    study_dir: Path | str,
+    series_number: int,
+    out_path: Path | str,
+    volume: int | None = None,
+    study: str | None = None,
+    backend: str = "auto",
+) -> ConvertedVolume:
+    """Convert one volume of series ``series_number`` to ``out_path`` (NIfTI); see ``cnmri convert``.
+
+    Raises :class:`InputError` naming what exists when the series or volume is absent, when the series
+    holds several volumes and none was chosen, or when it cannot be converted (colour, mosaic without CSA
+    header, missing slices...).
+    """
+    discovery = select_study(_discover_checked(study_dir), study)
+    images = [s for s in discovery.series if s.is_image and s.number == series_number]
+    if not images:
+        numbers = ", ".join(sorted({str(s.number) for s in discovery.series if s.is_image}, key=_number_key))
+        raise InputError(
+            f"--series {series_number}: no image series {series_number} in {discovery.root} "
+            f"(image series found: {numbers or 'none'})"
+        )
+    if len(images) > 1:
+        studies = {s.study_uid for s in images}
+        hint = "pass --study UID" if len(studies) > 1 else "point STUDY_DIR at the folder of one of them"
+        raise InputError(f"--series {series_number}: {len(images)} series share that number; {hint}")
+    series = images[0]
+    name = describe(series)
+    if volume is None:
+        if len(series.stacks) > 1:
+            raise InputError(
+                f"{name} holds {len(series.stacks)} volumes ({_volume_listing(series)}); pass --volume K"
+            )
+        volume = 1
+    if not 1 <= volume <= len(series.stacks):
+        raise InputError(
+            f"--volume {volume}: {name} holds {len(series.stacks)} volume(s) ({_volume_listing(series)})"
+        )
+    converted = convert_stack(series.stacks[volume - 1], Path(out_path), name=name, backend=backend)
+    return ConvertedVolume(converted, bids_sidecar(series, volume, converted), series, volume)
+
+
+def _number_key(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.lstrip("-").isdigit() else (10**9, text)
+
+
+__all__ = [
+    "Classification",
+    "ConvertedVolume",
+    "PreparedStudy",
+    "SeriesRow",
+    "StudyInventory",
+    "bids_sidecar",
+    "convert_series",
+    "inspect_study",
+    "inventory_from_discovery",
+    "prepare_study",
+    "select_study",
+]

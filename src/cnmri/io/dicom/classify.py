@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from cnmri.errors import InputError
-from cnmri.io.dicom.discover import Discovery, SeriesInfo, Stack
+from cnmri.io.dicom.discover import Discovery, SeriesInfo, Stack, image_component
 
 
 class Kind(StrEnum):
@@ -31,6 +31,12 @@ class Kind(StrEnum):
     FLAIR = "FLAIR"
     T2 = "T2"
     DWI = "DWI"
+    FIELD_MAP = "field map"
+    PERFUSION = "perfusion"
+    SWI = "SWI"
+    MRA = "MRA"
+    BOLD = "BOLD"
+    EPI = "EPI"
     LOCALIZER = "localizer"
     DERIVED = "derived"
     OTHER = "other"
@@ -58,7 +64,7 @@ class Classification:
         if self.kind is Kind.NOT_MR:
             return f"not MR ({self.detail})" if self.detail else "not MR"
         parts = [self.kind.value]
-        if self.detail and self.kind in (Kind.CISTERNOGRAPHY, Kind.DERIVED):
+        if self.detail and self.kind in (Kind.CISTERNOGRAPHY, Kind.DERIVED, Kind.FIELD_MAP, Kind.PERFUSION):
             parts.append(f"({self.detail})")
         if self.kind in (Kind.T1, Kind.CISTERNOGRAPHY, Kind.FLAIR, Kind.T2):
             parts.insert(1, "3D" if self.is_3d else "2D")
@@ -160,6 +166,63 @@ _T1 = re.compile(
     r"fl3d|thrive|lava|star|mpr(?:age)?|se ?t1|t1 ?se|3d ?t1|t1 ?3d|turboflash|ffe)" + _E
 )
 _T2 = re.compile(_B + r"(?:t2\w*|t2w|tse ?t2|frfse|fse ?t2|propeller|blade|haste)" + _E)
+_FIELD_MAP = re.compile(
+    _B + r"(?:field ?-?map\w*|fieldmap\w*|gre ?field\w*|fmap|b0 ?-?maps?|3d ?b0 ?maps?|b0 ?ns|b0 ?shim|"
+    r"b1 ?map\w*|tb1\w*|wasabi|sa2rage)" + _E
+)
+_PERFUSION = re.compile(
+    _B + r"(?:asl|pcasl|pasl|casl|3d ?pcasl|perfusion\w*|perf|dsc|dce|cbf|rcbf|relcbf|cbv|rcbv|mtt|ttp|"
+    r"ep2d ?perf|m0|tgse ?pcasl)" + _E
+)
+_SWI = re.compile(_B + r"(?:swi|swan|swip|susc\w*|venobold|qsm|swi ?mip|mip ?swi|pha ?images?|mag ?images?)" + _E)
+_MRA = re.compile(_B + r"(?:tof|3d ?tof|mra|angio\w*|ce ?mra|pc ?mra|cow|circle ?of ?willis|inhance)" + _E)
+_BOLD = re.compile(_B + r"(?:bold|fmri|fcmri|rest\w*|task\w*|func\w*|ep2d ?bold|epirt|multiphase)" + _E)
+#: Vendor names of T1-weighted 3D sequences (a post-contrast T1 may be any of them): Siemens MPRAGE,
+#: MP2RAGE (UNI = the uniform T1 image; INV1/INV2 = its inversion images), VIBE, SPACE T1; GE BRAVO,
+#: FSPGR, LAVA, CUBE T1; Philips THRIVE, 3D T1-FFE, T1-TFE, VISTA T1.
+_T1_VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(_B + p + _E), name)
+    for p, name in (
+        (r"mp2rage ?uni\w*|uni ?-?den\w*|uni ?images?|uni", "MP2RAGE UNI"),
+        (r"mp2rage ?inv ?1|inv ?1", "MP2RAGE INV1"),
+        (r"mp2rage ?inv ?2|inv ?2", "MP2RAGE INV2"),
+        (r"mp2rage", "MP2RAGE"),
+        (r"mp-?rage|mpr|tfl ?3d", "MPRAGE"),
+        (r"(?:star ?)?vibe", "VIBE"),
+        (r"bravo|ir ?-?fspgr|fspgr|spgr", "BRAVO/FSPGR"),
+        (r"lava", "LAVA"),
+        (r"thrive", "THRIVE"),
+        (r"3d ?-?t1 ?-?ffe|t1 ?-?ffe ?3d|t1 ?-?ffe", "3D T1-FFE"),
+        (r"t1 ?-?tfe|3d ?-?tfe|tfe", "T1-TFE"),
+        (r"(?:t1 ?space|space ?t1|spc ?t1|t1 ?spc)", "SPACE T1"),
+        (r"(?:t1 ?cube|cube ?t1)", "CUBE T1"),
+        (r"(?:t1 ?vista|vista ?t1)", "VISTA T1"),
+    )
+)
+
+
+def _t1_variant(text: str, seqname: str, image_type: set[str]) -> str:
+    if "UNI" in image_type:
+        return "MP2RAGE UNI"
+    for pattern, name in _T1_VARIANTS:
+        if pattern.search(text):
+            return name
+    if seqname.startswith("*tfl3d"):
+        return "MPRAGE"
+    return ""
+
+
+def _perfusion_detail(token: str) -> str:
+    token = token.replace(" ", "")
+    if token in ("dsc", "ep2dperf"):
+        return "DSC"
+    if token == "dce":
+        return "DCE"
+    if "asl" in token or token == "m0":
+        return "ASL"
+    return ""
+
+
 _SUBTRACTION = re.compile(_B + r"(?:sub|subtraction|subtr)" + _E)
 _MIP = re.compile(_B + r"(?:mip|minip)" + _E)
 
@@ -245,8 +308,8 @@ class _Evidence:
 
 def classify_series(series: SeriesInfo) -> Classification:
     """Classify one series from its headers alone (the study-level order rule comes later)."""
-    h = series.first
-    stack = series.main_stack
+    stack = series.main_stack if series.is_image else None
+    h = series.header  # an image's parameters (an enhanced file's functional groups included)
     if h.modality and h.modality != "MR":
         return Classification(
             Kind.NOT_MR,
@@ -256,13 +319,14 @@ def classify_series(series: SeriesInfo) -> Classification:
             (f"Modality is {h.modality}",),
             detail=h.modality,
         )
-    if not h.rows or not h.columns:
+    if stack is None or not h.rows or not h.columns:
+        what = "raw data" if h.sop_class_uid == "1.2.840.10008.5.1.4.1.1.66" else "no Rows/Columns"
         return Classification(
             Kind.NOT_MR,
             Contrast.NOT_APPLICABLE,
             False,
             0.99,
-            ("no image (no Rows/Columns): a report or other non-image object",),
+            (f"no image ({what}): raw data, a report or another non-image object",),
             "non-image",
         )
     text = normalize_text(f"{h.series_description} | {h.protocol_name}")
@@ -318,6 +382,42 @@ def classify_series(series: SeriesInfo) -> Classification:
     elif _MIP.search(text) or "MIP" in image_type:
         detail = "MIP"
 
+    # field maps, perfusion, susceptibility, angiography, BOLD (sequences that are never the T1 we want)
+    field_map = False
+    if m := _FIELD_MAP.search(text):
+        ev.add(Kind.FIELD_MAP, 3.5, f"description token '{m.group(0)}'")
+        field_map = True
+    if re.match(r"\*?fm(?:2d|3d|_)", seqname) or "b0map" in seqname:
+        ev.add(Kind.FIELD_MAP, 3.0, f"SequenceName {h.sequence_name} (field mapping)")
+        field_map = True
+    if image_type & {"B0 MAP", "FIELD_MAP", "B0", "FIELDMAP"}:
+        ev.add(Kind.FIELD_MAP, 3.0, f"ImageType {'/'.join(h.image_type)}")
+        field_map = True
+    if field_map:
+        component = image_component(h.image_type) or "magnitude/B0"
+        detail = component if len(series.stacks) == 1 else "/".join(
+            dict.fromkeys(image_component(st.first.image_type) or st.label for st in series.stacks)
+        )
+    if m := _PERFUSION.search(text):
+        ev.add(Kind.PERFUSION, 3.0, f"description token '{m.group(0)}'")
+        detail = detail or _perfusion_detail(m.group(0))
+    if image_type & {"ASL", "PERFUSION", "CBF", "RCBF", "RELCBF", "CBV", "MTT", "TTP"}:
+        ev.add(Kind.PERFUSION, 2.5, f"ImageType {'/'.join(h.image_type)}")
+    if any(token in seqname for token in ("pcasl", "pasl", "asl", "perf")):
+        ev.add(Kind.PERFUSION, 2.5, f"SequenceName {h.sequence_name}")
+    if m := _SWI.search(text):
+        ev.add(Kind.SWI, 3.5, f"description token '{m.group(0)}'")
+    if image_type & {"SWI", "SWAN", "SWIP", "QSM"}:
+        ev.add(Kind.SWI, 2.5, f"ImageType {'/'.join(h.image_type)}")
+    if m := _MRA.search(text):
+        ev.add(Kind.MRA, 4.0, f"description token '{m.group(0)}'")
+    if re.match(r"\*?fl3d\d*r?_t\d+", seqname) or re.match(r"\*?tof", seqname):
+        ev.add(Kind.MRA, 2.5, f"SequenceName {h.sequence_name} (time of flight)")
+    if m := _BOLD.search(text):
+        ev.add(Kind.BOLD, 2.5, f"description token '{m.group(0)}'")
+    if "FMRI" in image_type:
+        ev.add(Kind.BOLD, 2.5, f"ImageType {'/'.join(h.image_type)}")
+
     # diffusion
     if (h.b_value is not None and h.b_value > 0) or any(
         s.first.b_value is not None and s.first.b_value > 0 for s in series.stacks
@@ -325,7 +425,7 @@ def classify_series(series: SeriesInfo) -> Classification:
         ev.add(Kind.DWI, 3.0, "b-value > 0")
     if image_type & {"ADC", "TRACEW", "DIFFUSION", "TRACE", "FA", "EADC"}:
         ev.add(Kind.DWI, 2.5, f"ImageType {'/'.join(h.image_type)}")
-    if m := _DWI.search(text):
+    if (m := _DWI.search(text)) and not (field_map and m.group(0).replace(" ", "") == "b0"):
         ev.add(Kind.DWI, 2.0, f"description token '{m.group(0)}'")
     if "ep_b" in seqname or "ep2d_diff" in seqname or seqname.startswith("*re_b"):
         ev.add(Kind.DWI, 2.0, f"SequenceName {h.sequence_name}")
@@ -375,6 +475,9 @@ def classify_series(series: SeriesInfo) -> Classification:
     # T1 and T2 weighting
     if m := _T1.search(text):
         ev.add(Kind.T1, 2.0, f"description token '{m.group(0)}'")
+    t1_variant = _t1_variant(text, seqname, image_type)
+    if t1_variant:
+        ev.add(Kind.T1, 1.0, f"T1 variant {t1_variant}")
     if "IR" in scanning and ti is not None and 300 <= ti < 1400 and te is not None and te < 10:
         ev.add(
             Kind.T1, 2.0, f"inversion-prepared gradient echo (TI {ti:.0f} ms, TE {te:.1f} ms): MPRAGE-like"
@@ -395,6 +498,8 @@ def classify_series(series: SeriesInfo) -> Classification:
     if t2_physics and "EP" not in scanning:
         ev.add(Kind.T2, 1.0, f"long TR {tr:.0f} ms and TE {te:.0f} ms")
 
+    if not ev.scores and "EP" in scanning:
+        ev.add(Kind.EPI, 1.0, "echo-planar (ScanningSequence EP) without diffusion, perfusion or BOLD evidence")
     if not ev.scores:
         return Classification(
             Kind.OTHER,
@@ -414,10 +519,7 @@ def classify_series(series: SeriesInfo) -> Classification:
     kind_reasons = ev.reasons_for(kind)
     contrast, contrast_confidence, contrast_reasons = _contrast(series)
     reasons = kind_reasons[:2] + contrast_reasons + kind_reasons[2:]
-    if (
-        kind in (Kind.LOCALIZER, Kind.DWI, Kind.OTHER, Kind.CISTERNOGRAPHY, Kind.T2)
-        and contrast is Contrast.UNKNOWN
-    ):
+    if kind not in (Kind.T1, Kind.FLAIR, Kind.DERIVED) and contrast is Contrast.UNKNOWN:
         contrast_confidence = 1.0
     confidence = kind_confidence * (contrast_confidence if kind in (Kind.T1, Kind.FLAIR) else 1.0)
     reasons.append(
@@ -428,13 +530,15 @@ def classify_series(series: SeriesInfo) -> Classification:
             else " (from slice geometry)"
         )
     )
-    if kind is not Kind.DERIVED and kind is not Kind.CISTERNOGRAPHY:
+    if kind is Kind.T1:
+        detail = t1_variant
+    elif kind not in (Kind.DERIVED, Kind.CISTERNOGRAPHY, Kind.FIELD_MAP, Kind.PERFUSION):
         detail = ""
     return Classification(kind, contrast, is_3d, round(confidence, 2), tuple(reasons), detail)
 
 
 def _contrast(series: SeriesInfo) -> tuple[Contrast, float, list[str]]:
-    h = series.first
+    h = series.header
     agent = h.contrast_agent.strip()
     tag_says: Contrast | None = None
     reasons: list[str] = []
@@ -548,12 +652,14 @@ def _quality(series: SeriesInfo, c: Classification) -> float:
     coarse = max(voxel)
     score = 3.0 if c.is_3d else 0.0
     score += 1.5 if coarse <= 1.2 else (0.75 if coarse <= 2.05 else 0.0)
+    if c.detail in ("MP2RAGE INV1", "MP2RAGE INV2"):
+        score -= 2.0  # an inversion image of MP2RAGE; its UNI image is the T1-weighted one
     return score + c.confidence
 
 
 def _same_family(a: SeriesInfo, b: SeriesInfo) -> tuple[bool, str]:
     """Same geometry family: 3D-ness, orientation within 10°, voxel size within 15 %, same sequence name."""
-    ha, hb = a.first, b.first
+    ha, hb = a.header, b.header
     if ha.mr_acquisition_type != hb.mr_acquisition_type:
         return False, "different acquisition type"
     na, nb = a.main_stack.normal, b.main_stack.normal
@@ -571,6 +677,8 @@ def _find_number(
     rows: Sequence[tuple[SeriesInfo, Classification]], number: int, option: str
 ) -> tuple[SeriesInfo, Classification]:
     matches = [(s, c) for s, c in rows if s.number == number]
+    if len(matches) > 1:  # raw data sharing the image series' number (Philips *_Raw) is not a candidate
+        matches = [(s, c) for s, c in matches if s.is_image] or matches
     if not matches:
         numbers = ", ".join(str(s.number) for s, _ in rows)
         raise InputError(

@@ -37,9 +37,10 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset
+from pydicom.tag import Tag
 
 from cnmri.errors import InputError, ProcessingError
-from cnmri.io.dicom.discover import Stack
+from cnmri.io.dicom.discover import PHILIPS_SCALE_SLOPE, InstanceHeader, Stack, open_dicom
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class ConvertedSeries:
     affine: NDArray[np.float64]
     seconds: float
     warnings: tuple[str, ...] = ()
+    scaling: str = ""  # how stored values became real ones: philips_precise, rescale, none, dcm2niix
 
 
 @dataclass
@@ -76,7 +78,7 @@ class _Slice:
 
 
 class _Undecodable(Exception):
-    """pydicom has no decoder for this transfer syntax."""
+    """pydicom has no decoder for this transfer syntax, or the file is a layout only dcm2niix knows."""
 
 
 @dataclass
@@ -84,15 +86,53 @@ class AssembledVolume:
     data: NDArray[Any]  # (columns, rows, slices)
     affine_ras: NDArray[np.float64]
     warnings: list[str] = field(default_factory=list)
+    scaling: str = "none"  # "philips_precise", "rescale" (modality LUT) or "none"
 
 
-def _rescale(ds: Dataset, pixels: NDArray[Any], item: Dataset | None = None) -> NDArray[Any]:
-    source = item if item is not None else ds
+def _philips_scale_slope(ds: Dataset, item: Dataset | None) -> float | None:
+    """Philips private MR scale slope (2005,100E): in the frame's private item (2005,140F) for enhanced
+    files, at the top level for classic ones."""
+    for container in (item, ds):
+        if container is None:
+            continue
+        private = container.get(Tag(0x2005, 0x140F))
+        candidates = [private.value[0]] if private is not None and private.value else []
+        candidates.append(container)
+        for where in candidates:
+            element = where.get(PHILIPS_SCALE_SLOPE)
+            if element is None:
+                continue
+            raw = element.value
+            try:
+                value = float(raw[0] if isinstance(raw, list | tuple) else raw)
+            except (TypeError, ValueError, IndexError):
+                value = float(np.frombuffer(raw, "<f4")[0]) if isinstance(raw, bytes) and len(raw) >= 4 else 0.0
+            if math.isfinite(value) and value != 0.0:
+                return value
+    return None
+
+
+def _rescale(
+    ds: Dataset, pixels: NDArray[Any], item: Dataset | None = None, frame: Dataset | None = None
+) -> tuple[NDArray[Any], str]:
+    """Stored values → real values, and the name of the scaling used.
+
+    Philips writes display values (RescaleSlope/Intercept) and, privately, the MR scale slope SS; the
+    precise floating-point value is (stored × RS + RI) / (RS × SS), the value dcm2niix writes (its
+    ``-p y`` default), so that series with different scale slopes compare. Every other file gets the
+    modality rescale.
+    """
+    source = item if item is not None and "RescaleSlope" in item else ds
     slope = float(source.get("RescaleSlope", 1) or 1)
     intercept = float(source.get("RescaleIntercept", 0) or 0)
+    if "PHILIPS" in str(ds.get("Manufacturer", "")).upper():
+        scale_slope = _philips_scale_slope(ds, frame)
+        if scale_slope is not None:
+            precise = (pixels.astype(np.float64) * slope + intercept) / (slope * scale_slope)
+            return precise.astype(np.float32), "philips_precise"
     if slope == 1.0 and intercept == 0.0:
-        return pixels
-    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+        return pixels, "none"
+    return pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept), "rescale"
 
 
 def _decode(ds: Dataset, path: Path) -> NDArray[Any]:
@@ -110,15 +150,16 @@ def _from_item(item: Dataset, keyword: str) -> Any:
     return seq[0] if seq else None
 
 
-def _frames(ds: Dataset, path: Path) -> list[_Slice]:
-    """The frames of an enhanced (or legacy converted enhanced) multi-frame MR file."""
+def _frames(ds: Dataset, path: Path, wanted: Sequence[int] | None) -> tuple[list[_Slice], set[str]]:
+    """The frames ``wanted`` (0-based; all when None) of an enhanced (or legacy converted) multi-frame file."""
     pixels = _decode(ds, path)
     if pixels.ndim == 2:
         pixels = pixels[None]
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else Dataset()
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
     out = []
-    for index in range(pixels.shape[0]):
+    scalings: set[str] = set()
+    for index in range(pixels.shape[0]) if wanted is None else wanted:
         frame = per_frame[index] if index < len(per_frame) else Dataset()
 
         def find(keyword: str, frame: Dataset = frame) -> Dataset | None:
@@ -131,57 +172,118 @@ def _frames(ds: Dataset, path: Path) -> list[_Slice]:
             raise InputError(f"{path}: frame {index + 1} has no plane position, orientation or pixel spacing")
         transform = find("PixelValueTransformationSequence")
         iop = np.array(orient.ImageOrientationPatient, dtype=float)
+        values, scaling = _rescale(ds, pixels[index], transform, frame)
+        scalings.add(scaling)
         out.append(
             _Slice(
                 np.array(plane.ImagePositionPatient, dtype=float),
                 iop[:3],
                 iop[3:],
                 (float(measures.PixelSpacing[0]), float(measures.PixelSpacing[1])),
-                _rescale(ds, pixels[index], transform),
+                values,
                 f"{path.name} frame {index + 1}",
             )
         )
-    return out
+    return out, scalings
 
 
-def _read_slices(stack: Stack) -> tuple[list[_Slice], list[str]]:
+def _read_dataset(path: Path) -> Dataset:
+    with warnings.catch_warnings(), open_dicom(path) as handle:
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(handle, force=True)
+
+
+def _read_slices(stack: Stack) -> tuple[list[_Slice], list[str], set[str]]:
+    """Every slice of the stack; a multi-frame file is read once for all the frames the stack takes."""
     slices: list[_Slice] = []
     problems: list[str] = []
+    scalings: set[str] = set()
+    by_file: dict[Path, list[InstanceHeader]] = {}
     for header in stack.instances:
-        path = header.path
+        by_file.setdefault(header.path, []).append(header)
+    for path, headers in by_file.items():
+        header = headers[0]
         try:
+            ds = _read_dataset(path)
+            if header.frame_index is not None or header.is_multiframe:
+                wanted = None if header.frame_index is None else [h.frame_index or 0 for h in headers]
+                frames, used = _frames(ds, path, wanted)
+                slices.extend(frames)
+                scalings |= used
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(path, force=True)
-                if header.is_multiframe:
-                    slices.extend(_frames(ds, path))
-                    continue
                 pixels = _decode(ds, path)
-        except _Undecodable:
-            raise
-        except InputError:
+        except (_Undecodable, InputError):
             raise
         except Exception as err:
             problems.append(f"{path.name}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
             continue
         if header.position is None or header.orientation is None or header.pixel_spacing is None:
+            if len(by_file) == 1:  # one file without plane geometry (e.g. a UIH grid of slices): dcm2niix's case
+                raise _Undecodable(f"{path.name}: no ImagePositionPatient/ImageOrientationPatient/PixelSpacing")
             problems.append(f"{path.name}: no ImagePositionPatient/ImageOrientationPatient/PixelSpacing")
             continue
         if pixels.ndim != 2:
             problems.append(f"{path.name}: pixel data of shape {pixels.shape}, not a grey-level slice")
             continue
         iop = np.array(header.orientation, dtype=float)
+        values, scaling = _rescale(ds, pixels)
+        scalings.add(scaling)
         slices.append(
             _Slice(
                 np.array(header.position, dtype=float),
                 iop[:3],
                 iop[3:],
                 header.pixel_spacing,
-                _rescale(ds, pixels),
+                values,
                 path.name,
             )
         )
-    return slices, problems
+    return slices, problems, scalings
+
+
+def _refuse_unsupported(stack: Stack, name: str) -> None:
+    h = stack.first
+    if h.samples_per_pixel > 1:
+        raise InputError(
+            f"{name} is a colour (RGB) image, e.g. a colour-coded FA map; cnmri converts grey-level MR "
+            "images only. Choose another series"
+        )
+
+
+def _assemble_mosaic(stack: Stack, name: str) -> AssembledVolume:
+    """A Siemens mosaic (one file = one volume, slices tiled in one 2-D image): unpacked by nibabel's
+    MosaicWrapper from the CSA header's NumberOfImagesInMosaic and slice normal."""
+    with warnings.catch_warnings():  # nibabel calls its DICOM readers experimental on import
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
+        from nibabel.nicom.dicomwrappers import MosaicWrapper
+
+    if len(stack.instances) != 1:
+        raise InputError(f"{name}: a mosaic volume should be one file, found {len(stack.instances)}")
+    path = stack.first.path
+    ds = _read_dataset(path)
+    _decode(ds, path)  # a compressed mosaic pydicom cannot decode goes to dcm2niix (auto back end)
+    try:
+        csa = csareader.get_csa_header(ds, "image")
+        n_mosaic = csareader.get_n_mosaic(csa) if csa else None
+    except csareader.CSAReadError as err:
+        raise InputError(f"{name}: Siemens mosaic with an unreadable CSA header ({err})") from None
+    if not n_mosaic:
+        raise InputError(
+            f"{name}: Siemens mosaic without NumberOfImagesInMosaic in its CSA header; it cannot be "
+            "unpacked into slices. Convert it with dcm2niix"
+        )
+    try:
+        wrapper = MosaicWrapper(ds, csa, int(n_mosaic))
+        data = np.asarray(wrapper.get_data())  # (rows, columns, slices), scaled
+        affine_lps = np.asarray(wrapper.affine, dtype=np.float64)  # columns: row index, column index, slice
+    except Exception as err:  # nibabel raises several wrapper errors
+        raise InputError(f"{name}: the mosaic could not be unpacked ({type(err).__name__}: {err})") from None
+    volume = np.ascontiguousarray(np.transpose(data, (1, 0, 2)))  # → (columns, rows, slices)
+    affine = affine_lps[:, [1, 0, 2, 3]]
+    return AssembledVolume(volume, lps_to_ras(affine), [], "rescale")
 
 
 def assemble(stack: Stack, name: str = "series") -> AssembledVolume:
@@ -191,7 +293,10 @@ def assemble(stack: Stack, name: str = "series") -> AssembledVolume:
     slice normal in increasing position. Raises :class:`InputError` when the slices cannot form one
     volume (mixed orientations, irregular spacing, too many missing slices, conflicting duplicates).
     """
-    slices, problems = _read_slices(stack)
+    _refuse_unsupported(stack, name)
+    if stack.first.is_mosaic:
+        return _assemble_mosaic(stack, name)
+    slices, problems, scalings = _read_slices(stack)
     messages: list[str] = []
     if problems:
         messages.append(
@@ -259,7 +364,15 @@ def assemble(stack: Stack, name: str = "series") -> AssembledVolume:
             )
         # the stacking vector from the first and last slice; exact also for sheared (tilted) stacks
         step_vec = (slices[-1].position - slices[0].position) / (len(grid) - 1)
-    if expected and expected > len(grid) and stack.first.n_frames <= 1:
+    # GE counts every phase of a multi-phase stack in ImagesInAcquisition: compare with the whole series
+    if (
+        expected
+        and expected > len(grid)
+        and stack.first.frame_index is None
+        and stack.first.n_frames <= 1
+        and expected != stack.series_images
+        and not (stack.series_images > len(grid) and expected % len(grid) == 0)
+    ):
         messages.append(
             f"{name}: the headers announce {expected} images in the acquisition but "
             f"{len(grid)} slice positions were found; the first or last slices may be missing"
@@ -279,7 +392,8 @@ def assemble(stack: Stack, name: str = "series") -> AssembledVolume:
             f"{name}: slices are stacked {tilt:.1f}° off their normal (gantry tilt or sheared "
             "acquisition); resampled in plane onto an orthogonal grid"
         )
-    return AssembledVolume(volume, lps_to_ras(affine), messages)
+    scaling = "philips_precise" if "philips_precise" in scalings else ("rescale" if "rescale" in scalings else "none")
+    return AssembledVolume(volume, lps_to_ras(affine), messages, scaling)
 
 
 def _runs(grid: Sequence[object | None]) -> list[int]:
@@ -367,6 +481,7 @@ def _converted(
     shape: Sequence[int],
     start: float,
     notes: Sequence[str],
+    scaling: str = "",
 ) -> ConvertedSeries:
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     return ConvertedSeries(
@@ -377,6 +492,7 @@ def _converted(
         affine,
         time.perf_counter() - start,
         tuple(notes),
+        scaling,
     )
 
 
@@ -384,7 +500,9 @@ def convert_with_pydicom(stack: Stack, out_path: Path, name: str = "series") -> 
     start = time.perf_counter()
     volume = assemble(stack, name)
     _write_nifti(volume.data, volume.affine_ras, out_path)
-    return _converted(out_path, "pydicom", volume.affine_ras, volume.data.shape, start, volume.warnings)
+    return _converted(
+        out_path, "pydicom", volume.affine_ras, volume.data.shape, start, volume.warnings, volume.scaling
+    )
 
 
 def dcm2niix_binary() -> str | None:
@@ -411,12 +529,16 @@ def convert_with_dcm2niix(stack: Stack, out_path: Path, name: str = "series") ->
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
         src.mkdir()
         dst.mkdir()
-        for index, header in enumerate(stack.instances):
+        for index, path in enumerate(dict.fromkeys(h.path for h in stack.instances)):
             link = src / f"{index:05d}.dcm"
+            if path.name.lower().endswith(".gz"):  # dcm2niix reads no gzip: a decompressed private copy
+                with open_dicom(path) as packed:
+                    link.write_bytes(packed.read())
+                continue
             try:
-                link.symlink_to(header.path.resolve())
+                link.symlink_to(path.resolve())
             except OSError:
-                shutil.copy2(header.path, link)
+                shutil.copy2(path, link)
         cmd = [binary, "-z", "y", "-b", "n", "-i", "n", "-m", "y", "-f", "vol", "-o", str(dst), str(src)]
         try:
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
@@ -436,7 +558,9 @@ def convert_with_dcm2niix(stack: Stack, out_path: Path, name: str = "series") ->
     if len(outputs) > 1:
         notes.append(f"{name}: dcm2niix wrote {len(outputs)} volumes; kept {outputs[0].name}")
     affine = np.asarray(image.affine, dtype=np.float64)  # type: ignore[attr-defined]
-    return _converted(out_path, "dcm2niix", affine, image.shape, start, notes)  # type: ignore[attr-defined]
+    return _converted(
+        out_path, "dcm2niix", affine, image.shape, start, notes, "dcm2niix (-p y: Philips precise values)"  # type: ignore[attr-defined]
+    )
 
 
 def convert_stack(
@@ -452,12 +576,12 @@ def convert_stack(
     except _Undecodable as err:
         if backend == "pydicom":
             raise InputError(
-                f"{name}: no installed decoder for its pixel data ({err}); install "
-                "pylibjpeg-libjpeg (GPL) or python-gdcm, or use dcm2niix"
+                f"{name}: the pydicom back end cannot convert it ({err}); for compressed pixel data install "
+                "pylibjpeg-libjpeg (GPL) or python-gdcm, or use the dcm2niix back end"
             ) from None
         _log.info("%s: pydicom cannot decode (%s); converting with dcm2niix", name, err)
         result = convert_with_dcm2niix(stack, out_path, name)
-        note = f"{name}: converted with dcm2niix because pydicom has no decoder for its transfer syntax"
+        note = f"{name}: converted with dcm2niix ({err})"
         return ConvertedSeries(
             result.path,
             result.backend,
@@ -466,6 +590,7 @@ def convert_stack(
             result.affine,
             result.seconds,
             (note, *result.warnings),
+            result.scaling,
         )
 
 

@@ -11,7 +11,9 @@ with the reason, and copies of the same instance are dropped.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import itertools
 import logging
 import math
@@ -21,12 +23,13 @@ import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO, cast
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.filereader import read_partial
 from pydicom.tag import BaseTag, Tag
 
 from cnmri.io.limits import check_image_size, inflated_size_within, max_voxels
@@ -36,6 +39,20 @@ _log = logging.getLogger(__name__)
 #: SOP classes holding an MR volume as one multi-frame object (Enhanced MR, Legacy Converted Enhanced MR).
 ENHANCED_MR_SOP_CLASSES = frozenset({"1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.4.4"})
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+#: Objects that share a series with images but hold none: Raw Data (Philips ``*_Raw``), Siemens CSA
+#: non-image (Phoenix report), MR spectroscopy, structured reports, encapsulated documents.
+NON_IMAGE_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.66",  # Raw Data Storage
+        "1.3.12.2.1107.5.9.1",  # Siemens CSA Non-Image Storage
+        "1.2.840.10008.5.1.4.1.1.4.2",  # MR Spectroscopy Storage
+        "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+    }
+)
+_GZIP_MAGIC = b"\x1f\x8b"
+_SHARED_GROUPS = Tag(0x5200, 0x9229)
+_PER_FRAME_GROUPS = Tag(0x5200, 0x9230)
+_PIXEL_DATA = Tag(0x7FE0, 0x0010)
 
 _KEYWORDS = (
     "SOPClassUID",
@@ -108,11 +125,15 @@ _KEYWORDS = (
     "AccessionNumber",
     "ReferringPhysicianName",
     "ImplementationVersionName",
+    "RescaleSlope",
+    "RescaleIntercept",
 )
 #: Private b-value tags: GE (0043,1039, first value + 1e9 offset on some versions), Philips (2001,1003),
 #: Siemens (0019,100C).
 _PRIVATE_B_VALUE_TAGS = (Tag(0x0043, 0x1039), Tag(0x2001, 0x1003), Tag(0x0019, 0x100C))
-_SPECIFIC_TAGS: list[BaseTag] = [Tag(k) for k in _KEYWORDS] + list(_PRIVATE_B_VALUE_TAGS)
+#: Philips private MR scale slope (2005,100E): the precise floating-point value is stored / (slope × this).
+PHILIPS_SCALE_SLOPE = Tag(0x2005, 0x100E)
+_SPECIFIC_TAGS: list[BaseTag | int] = [*(Tag(k) for k in _KEYWORDS), *_PRIVATE_B_VALUE_TAGS, PHILIPS_SCALE_SLOPE]
 _NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"})
 
 
@@ -164,10 +185,29 @@ class InstanceHeader:
     images_in_acquisition: int | None
     identity: tuple[tuple[str, str], ...] = ()  # patient/site identifiers, only shown with identify=True
     extra: tuple[tuple[str, str], ...] = ()  # study description, software, etc. for metadata
+    samples_per_pixel: int = 1
+    frame_index: int | None = None  # 0-based frame of a multi-frame file this header stands for
+    diffusion_direction: tuple[float, float, float] | None = None
 
     @property
     def is_multiframe(self) -> bool:
-        return self.n_frames > 1 or self.sop_class_uid in ENHANCED_MR_SOP_CLASSES
+        """A whole multi-frame file (not yet expanded into its frames)."""
+        return self.frame_index is None and (
+            self.n_frames > 1 or self.sop_class_uid in ENHANCED_MR_SOP_CLASSES
+        )
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.rows and self.columns) and self.sop_class_uid not in NON_IMAGE_SOP_CLASSES
+
+    @property
+    def is_mosaic(self) -> bool:
+        """Siemens mosaic: one file holds every slice of a volume tiled in one 2-D image."""
+        return "MOSAIC" in self.image_type
+
+    @property
+    def is_gzip(self) -> bool:
+        return self.path.name.lower().endswith(".gz")
 
 
 @dataclass
@@ -176,6 +216,7 @@ class Stack:
 
     instances: list[InstanceHeader]
     label: str = ""
+    series_images: int = 0  # images in the whole series (all volumes), for the completeness check
 
     @property
     def first(self) -> InstanceHeader:
@@ -183,7 +224,7 @@ class Stack:
 
     @property
     def n_images(self) -> int:
-        return sum(max(1, i.n_frames) for i in self.instances)
+        return sum(1 if i.frame_index is not None else max(1, i.n_frames) for i in self.instances)
 
     @property
     def normal(self) -> tuple[float, float, float] | None:
@@ -228,8 +269,26 @@ class SeriesInfo:
     study_uid: str
     series_uid: str
     instances: list[InstanceHeader]
-    stacks: list[Stack] = field(default_factory=list)
     copies_dropped: int = 0
+    _stacks: list[Stack] | None = field(default=None, repr=False)
+
+    @property
+    def stacks(self) -> list[Stack]:
+        """The volumes of the series, computed on first use: a multi-frame file's per-frame headers are
+        read only here, so that walking a folder of enhanced files stays fast."""
+        if self._stacks is None:
+            self._stacks = split_stacks(self.instances)
+        return self._stacks
+
+    @property
+    def is_image(self) -> bool:
+        return self.first.is_image
+
+    @property
+    def header(self) -> InstanceHeader:
+        """A representative image header with every parameter (for an enhanced file: its first frame,
+        functional groups included); the first file's header for non-image objects."""
+        return self.main_stack.first if self.is_image else self.first
 
     @property
     def first(self) -> InstanceHeader:
@@ -245,8 +304,11 @@ class SeriesInfo:
 
     @property
     def main_stack(self) -> Stack:
-        """The stack with the most images (the volume a series stands for)."""
-        return max(self.stacks, key=lambda s: s.n_images)
+        """The volume a series stands for: a magnitude (or unnamed) image before a phase, real or
+        imaginary one, then the stack with the most images."""
+        return max(
+            self.stacks, key=lambda s: (image_component(s.first.image_type) in ("", "magnitude"), s.n_images)
+        )
 
     @property
     def time_key(self) -> tuple[str, float, int]:
@@ -339,14 +401,41 @@ def _regular(path: str) -> bool:
         return False
 
 
+def open_dicom(path: Path, stream: bool = False) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzipped (``.dcm.gz`` exports, dcm_qa's Philips sets).
+    ``stream``: decompress only as far as the caller reads (a header), instead of the whole file."""
+    handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    if handle.read(2) == _GZIP_MAGIC:
+        handle.close()
+        if stream:
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        budget = max_voxels() * 2 + _DEFLATED_HEADER_SLACK_BYTES  # as for a deflated file: no gzip bomb
+        with gzip.open(path, "rb") as packed:
+            data = packed.read(budget + 1)
+        if len(data) > budget:
+            raise ValueError(
+                f"gzipped file inflates to more than {budget:,} bytes (a damaged file or a compression bomb); "
+                "not read (raise --max-voxels if the image is real)"
+            )
+        return io.BytesIO(data)
+    handle.seek(0)
+    return handle
+
+
 def _looks_like_dicom(path: Path) -> bool:
-    """DICM magic at byte 128, or (no preamble) a first element in group 0002 or 0008."""
+    """DICM magic at byte 128, or (no preamble) a first element in group 0002 or 0008; gzip is looked into."""
     # O_NONBLOCK: a file swapped for a FIFO after the walk must not block the open.
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     with open(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError("not a regular file; not read")
         head = handle.read(132)
+    if head[:2] == _GZIP_MAGIC:
+        try:
+            with gzip.open(path, "rb") as packed:
+                head = packed.read(132)
+        except (OSError, EOFError):
+            return False
     if len(head) >= 132 and head[128:132] == b"DICM":
         return True
     return len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
@@ -409,31 +498,38 @@ def _seconds(value: Any) -> float | None:
     return hours * 3600.0 + minutes * 60.0 + seconds
 
 
-def _find(ds: Dataset, keyword: str, depth: int = 3) -> Any:
-    """A value at the top level, else in the first item of the functional-group sequences (enhanced MR)."""
-    if keyword in ds:
-        return ds.get(keyword)
-    if depth == 0:
-        return None
-    for seq_name in (
-        "SharedFunctionalGroupsSequence",
-        "PerFrameFunctionalGroupsSequence",
-        "UnassignedSharedConvertedAttributesSequence",
-        "UnassignedPerFrameConvertedAttributesSequence",
-    ):
-        seq = ds.get(seq_name)
-        if seq:
-            found = _find(seq[0], keyword, depth - 1)
-            if found is not None:
-                return found
-    for element in ds:
-        if element.VR == "SQ" and element.value and element.keyword.endswith("Sequence"):
-            if element.keyword in ("PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence"):
+_FUNCTIONAL_GROUPS = (
+    "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence",
+    "UnassignedSharedConvertedAttributesSequence",
+    "UnassignedPerFrameConvertedAttributesSequence",
+)
+
+
+def _flat_index(ds: Dataset) -> dict[str, Any]:
+    """keyword → value for an enhanced file: the top level first, then the shared functional groups, the
+    first frame's groups and the legacy-converted attribute sequences (two levels down), then the first
+    item of any other top-level sequence. One pass, instead of a search per attribute."""
+    out: dict[str, Any] = {}
+
+    def add(item: Dataset, depth: int) -> None:
+        for element in item:
+            keyword = element.keyword
+            if not keyword:
                 continue
-            found = _find(element.value[0], keyword, depth - 1)
-            if found is not None:
-                return found
-    return None
+            if element.VR == "SQ" and depth > 0 and element.value:
+                add(element.value[0], depth - 1)
+            out.setdefault(keyword, element.value)
+
+    add(ds, 0)
+    for name in _FUNCTIONAL_GROUPS:
+        seq = ds.get(name)
+        if seq:
+            add(seq[0], 2)
+    for element in ds:
+        if element.VR == "SQ" and element.value and element.keyword not in _FUNCTIONAL_GROUPS:
+            add(element.value[0], 1)
+    return out
 
 
 def _b_value(ds: Dataset, get: Any) -> float | None:
@@ -467,9 +563,10 @@ def _fallback_uid(kind: str, path: Path) -> str:
 def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
     """Extract an :class:`InstanceHeader` from a dataset read with or without pixels."""
     enhanced = _text(ds.get("SOPClassUID")) in ENHANCED_MR_SOP_CLASSES
+    index = _flat_index(ds) if enhanced else {}
 
     def get(keyword: str) -> Any:
-        return _find(ds, keyword) if enhanced else ds.get(keyword)
+        return index.get(keyword) if enhanced else ds.get(keyword)
 
     patient = "|".join(_text(ds.get(k)) for k in ("PatientID", "PatientName", "PatientBirthDate"))
     contrast_fields = tuple(
@@ -486,7 +583,7 @@ def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
     )
     agent = _text(get("ContrastBolusAgent"))
     if enhanced and not agent:
-        administered = _text(_find(ds, "ContrastBolusAgentAdministered")).upper()
+        administered = _text(get("ContrastBolusAgentAdministered")).upper()
         agent_seq = ds.get("ContrastBolusAgentSequence")
         if agent_seq and administered != "NO":
             agent = _text(agent_seq[0].get("CodeMeaning")) or "contrast agent"
@@ -585,6 +682,7 @@ def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
         transfer_syntax=_text(meta.get("TransferSyntaxUID")) if meta is not None else "",
         gantry_tilt=_float(get("GantryDetectorTilt")),
         images_in_acquisition=_int(get("ImagesInAcquisition")),
+        samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
         identity=identity,
         extra=extra,
     )
@@ -642,10 +740,24 @@ def _check_claimed_pixels(ds: Dataset, header: InstanceHeader) -> None:
         raise ValueError(str(err)) from None
 
 
+def _stop_at_frames_or_pixels(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag in (_SHARED_GROUPS, _PER_FRAME_GROUPS, _PIXEL_DATA)
+
+
 def read_header(path: Path) -> InstanceHeader | None:
-    """Read one file's header. None for a DICOMDIR index; raises on an unreadable file."""
+    """Read one file's header. None for a DICOMDIR index; raises on an unreadable file.
+
+    Reading stops before the functional groups of an enhanced file (read later, only for the series that
+    need them: :func:`expand_frames`) and before the pixel data.
+    """
     _check_deflated(path)
-    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_SPECIFIC_TAGS, force=True)
+    gzipped = False
+    with open_dicom(path, stream=True) as handle:
+        gzipped = isinstance(handle, gzip.GzipFile)
+        ds = read_partial(
+            cast(BinaryIO, handle), stop_when=_stop_at_frames_or_pixels, force=True, specific_tags=_SPECIFIC_TAGS
+        )
+        size = 0 if gzipped else handle.seek(0, os.SEEK_END)  # gzip has its own check (CRC) at read time
     sop_class = _text(ds.get("SOPClassUID")) or _text(
         getattr(ds, "file_meta", Dataset()).get("MediaStorageSOPClassUID")
     )
@@ -653,20 +765,92 @@ def read_header(path: Path) -> InstanceHeader | None:
         return None
     if not sop_class and "SeriesInstanceUID" not in ds:
         raise ValueError("neither SOP class nor series UID: not a DICOM image object")
-    if sop_class in ENHANCED_MR_SOP_CLASSES:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     header = header_from_dataset(ds, path)
     _check_claimed_pixels(ds, header)
-    if header.rows and header.transfer_syntax in _NATIVE_SYNTAXES | {""}:
+    if header.rows and not gzipped and header.transfer_syntax in _NATIVE_SYNTAXES | {""}:
         expected = _expected_pixel_bytes(
             header,
             _int(ds.get("BitsAllocated")) or 16,
             _int(ds.get("SamplesPerPixel")) or 1,
             _text(ds.get("PhotometricInterpretation")),
         )
-        if path.stat().st_size < expected:
-            raise ValueError(f"truncated: {path.stat().st_size} bytes, pixel data alone needs {expected}")
+        if size < expected:
+            raise ValueError(f"truncated: {size} bytes, pixel data alone needs {expected}")
     return header
+
+
+def read_full_header(path: Path) -> Dataset:
+    """Every attribute but the pixels (the per-frame functional groups of an enhanced file included)."""
+    with warnings.catch_warnings(), open_dicom(path) as handle:
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(handle, stop_before_pixels=True, force=True)
+
+
+def _item(container: Dataset, keyword: str) -> Dataset | None:
+    seq = container.get(keyword)
+    return seq[0] if seq else None
+
+
+def _frame_value(frame: Dataset, shared: Dataset, sequence: str, keyword: str) -> Any:
+    for container in (frame, shared):
+        item = _item(container, sequence)
+        if item is not None and keyword in item:
+            return item.get(keyword)
+    return None
+
+
+def _philips_frame_type(frame: Dataset) -> str:
+    """Philips private per-frame image type (2005,1011) M/P/R/I inside (2005,140F)."""
+    private = frame.get(Tag(0x2005, 0x140F))
+    if private and private.value:
+        element = private.value[0].get(Tag(0x2005, 0x1011))
+        if element is not None:
+            raw = element.value
+            return (raw.decode("ascii", "ignore") if isinstance(raw, bytes) else str(raw)).strip().upper()
+    return ""
+
+
+def expand_frames(header: InstanceHeader) -> list[InstanceHeader]:
+    """One header per frame of a multi-frame file, with that frame's position, orientation, image type,
+    echo time, temporal index and b-value (the functional groups), so that frames split into volumes
+    exactly like single-frame files do."""
+    ds = read_full_header(header.path)
+    header = replace(header_from_dataset(ds, header.path), transfer_syntax=header.transfer_syntax)
+    shared = _item(ds, "SharedFunctionalGroupsSequence") or Dataset()
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    n = max(header.n_frames, len(per_frame), 1)
+    out = []
+    for index in range(n):
+        frame = per_frame[index] if index < len(per_frame) else Dataset()
+        frame_type = _multi(_frame_value(frame, shared, "MRImageFrameTypeSequence", "FrameType"))
+        philips_type = _philips_frame_type(frame)
+        if philips_type and philips_type not in frame_type:
+            frame_type = (*frame_type, philips_type)
+        direction_item = _frame_value(frame, shared, "MRDiffusionSequence", "DiffusionGradientDirectionSequence")
+        direction = _floats(direction_item[0].get("DiffusionGradientOrientation"), 3) if direction_item else None
+        echo_time = _float(_frame_value(frame, shared, "MREchoSequence", "EffectiveEchoTime"))
+        b_value = _float(_frame_value(frame, shared, "MRDiffusionSequence", "DiffusionBValue"))
+        temporal = _int(_frame_value(frame, shared, "FrameContentSequence", "TemporalPositionIndex"))
+        out.append(
+            replace(
+                header,
+                frame_index=index,
+                position=_floats(_frame_value(frame, shared, "PlanePositionSequence", "ImagePositionPatient"), 3)
+                or header.position,  # type: ignore[arg-type]
+                orientation=_floats(
+                    _frame_value(frame, shared, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+                )
+                or header.orientation,  # type: ignore[arg-type]
+                pixel_spacing=_floats(_frame_value(frame, shared, "PixelMeasuresSequence", "PixelSpacing"), 2)
+                or header.pixel_spacing,  # type: ignore[arg-type]
+                image_type=frame_type or header.image_type,
+                echo_time=echo_time if echo_time is not None else header.echo_time,
+                b_value=b_value if b_value is not None else header.b_value,
+                temporal_position=temporal if temporal is not None else header.temporal_position,
+                diffusion_direction=direction,  # type: ignore[arg-type]
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------------------------------- grouping
@@ -674,6 +858,30 @@ def read_header(path: Path) -> InstanceHeader | None:
 
 def _round(values: Iterable[float] | None, digits: int) -> tuple[float, ...] | None:
     return None if values is None else tuple(round(v, digits) + 0.0 for v in values)
+
+
+#: ImageType values that name the image component: magnitude, phase, real, imaginary (and field maps).
+_COMPONENTS = {
+    "M": "magnitude",
+    "MAGNITUDE": "magnitude",
+    "P": "phase",
+    "PHASE": "phase",
+    "PHASE MAP": "phase",
+    "R": "real",
+    "REAL": "real",
+    "I": "imaginary",
+    "IMAGINARY": "imaginary",
+    "B0 MAP": "B0 map",
+    "FIELD_MAP": "field map",
+}
+
+
+def image_component(image_type: tuple[str, ...]) -> str:
+    """magnitude / phase / real / imaginary (or B0 map) from ImageType (or an enhanced FrameType)."""
+    for value in image_type[2:]:
+        if value in _COMPONENTS:
+            return _COMPONENTS[value]
+    return ""
 
 
 def _stack_key(h: InstanceHeader) -> tuple[Any, ...]:
@@ -685,71 +893,165 @@ def _stack_key(h: InstanceHeader) -> tuple[Any, ...]:
         h.echo_number,
         None if h.b_value is None else round(h.b_value),
         h.temporal_position,
+        h.image_type,
+        None if h.echo_time is None else round(h.echo_time, 2),
     )
 
 
-def _split_stacks(instances: list[InstanceHeader]) -> list[Stack]:
-    if any(i.is_multiframe for i in instances):
-        multi = [
-            Stack([i], label=f"multi-frame object {n}")
-            for n, i in enumerate((i for i in instances if i.is_multiframe), start=1)
-        ]
-        single = [i for i in instances if not i.is_multiframe]
-        return multi + (_split_stacks(single) if single else [])
-    groups: dict[tuple[Any, ...], list[InstanceHeader]] = defaultdict(list)
-    for h in instances:
-        groups[_stack_key(h)].append(h)
-    stacks: list[Stack] = []
-    varying = [i for i in range(7) if len({k[i] for k in groups}) > 1]
-    for key, members in groups.items():
-        label_parts = [f"{name} {key[i]}" for i, name in ((4, "echo"), (5, "b"), (6, "time")) if i in varying]
-        if not label_parts and len(groups) > 1:
-            label_parts.append(f"geometry {len(stacks) + 1}")
-        positions = [_round(m.position, 2) for m in members]
-        acq = {m.acquisition_number for m in members}
-        if len(set(positions)) < len(positions) and len(acq) > 1:
-            # several acquisitions of the same positions in one series: split when that removes the repeats
-            by_acq: dict[int | None, list[InstanceHeader]] = defaultdict(list)
-            for m in members:
-                by_acq[m.acquisition_number].append(m)
-            if all(len({_round(m.position, 2) for m in g}) == len(g) for g in by_acq.values()):
-                for number, g in sorted(by_acq.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
-                    stacks.append(Stack(g, label=" ".join([*label_parts, f"acquisition {number}"]).strip()))
-                continue
-        stacks.append(Stack(members, label=" ".join(label_parts)))
-    for stack in stacks:
-        normal = stack.normal
-        if normal is not None and all(i.position for i in stack.instances):
-            stack.instances.sort(
-                key=lambda i: (
-                    sum(p * c for p, c in zip(i.position or (0, 0, 0), normal, strict=True)),
-                    i.instance_number or 0,
-                )
+_KEY_LABELS = ((4, "echo"), (5, "b"), (6, "time"), (7, "type"), (8, "TE"))
+
+
+def _order_key(h: InstanceHeader) -> tuple[int, int, float, str]:
+    """Acquisition order as the scanner numbered it (instance, then frame), as dcm2niix orders volumes."""
+    return (h.instance_number or 0, h.frame_index or 0, h.time_s if h.time_s is not None else 0.0, str(h.path))
+
+
+def _by_repeat(members: list[InstanceHeader]) -> list[list[InstanceHeader]] | None:
+    """Split images that repeat the same positions: by acquisition number when that removes the repeats,
+    else, when every position repeats equally often, the k-th image at each position (in acquisition
+    order) goes to volume k (a multi-phase or fMRI stack without temporal index, the directions of one
+    b-value, the files of a mosaic series)."""
+    positions = [_round(m.position, 2) for m in members]
+    if len(set(positions)) == len(positions):
+        return None
+    by_acq: dict[int | None, list[InstanceHeader]] = defaultdict(list)
+    for m in members:
+        by_acq[m.acquisition_number].append(m)
+    if len(by_acq) > 1 and all(len({_round(m.position, 2) for m in g}) == len(g) for g in by_acq.values()):
+        return [g for _, g in sorted(by_acq.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+    counts = {positions.count(p) for p in set(positions)}
+    if len(counts) > 1:  # only some positions repeat: duplicates, judged (by pixels) at conversion
+        return None
+    seen: dict[tuple[float, ...] | None, int] = defaultdict(int)
+    volumes: dict[int, list[InstanceHeader]] = defaultdict(list)
+    for m in sorted(members, key=_order_key):
+        where = _round(m.position, 2)
+        volumes[seen[where]].append(m)
+        seen[where] += 1
+    return [volumes[k] for k in sorted(volumes)]
+
+
+def _sort_in_stack(stack: Stack) -> None:
+    normal = stack.normal
+    if normal is not None and all(i.position for i in stack.instances):
+        stack.instances.sort(
+            key=lambda i: (
+                sum(p * c for p, c in zip(i.position or (0, 0, 0), normal, strict=True)),
+                i.instance_number or 0,
+                i.frame_index or 0,
             )
+        )
+    else:
+        stack.instances.sort(key=lambda i: (i.instance_number or 0, i.frame_index or 0))
+
+
+def _label(key: tuple[Any, ...], varying: list[int]) -> list[str]:
+    parts = []
+    for i, name in _KEY_LABELS:
+        if i not in varying:
+            continue
+        if i == 7:
+            parts.append(image_component(key[7]) or "/".join(key[7]))
         else:
-            stack.instances.sort(key=lambda i: i.instance_number or 0)
+            parts.append(f"{name} {key[i]}")
+    return parts
+
+
+def split_stacks(instances: list[InstanceHeader]) -> list[Stack]:
+    """Split a series into volumes: by geometry, image type (magnitude/phase/real/imaginary), echo,
+    b-value, temporal position, acquisition and repeated positions; the frames of a multi-frame file are
+    split the same way, from their functional groups."""
+    images: list[InstanceHeader] = []
+    for h in instances:
+        if h.is_multiframe and not h.is_mosaic:
+            try:
+                images.extend(expand_frames(h))
+            except Exception as err:  # an unreadable functional group: keep the file as one volume
+                _log.warning("%s: per-frame headers could not be read (%s)", h.path.name, err)
+                images.append(h)
+        else:
+            images.append(h)
+    groups: dict[tuple[Any, ...], list[InstanceHeader]] = defaultdict(list)
+    for h in images:
+        groups[_stack_key(h)].append(h)
+    varying = [i for i in range(len(_KEY_LABELS) + 4) if len({k[i] for k in groups}) > 1]
+    stacks: list[Stack] = []
+    for key, members in groups.items():
+        label_parts = _label(key, varying)
+        if not label_parts and len(groups) > 1 and any(i < 4 for i in varying):
+            label_parts.append(f"geometry {len(stacks) + 1}")
+        repeats = _by_repeat(members)
+        if repeats is None:
+            stacks.append(Stack(members, label=" ".join(label_parts)))
+            continue
+        same_acq = len({m.acquisition_number for m in members}) == 1
+        for index, group in enumerate(repeats, start=1):
+            by_acquisition = not same_acq and len(repeats) == len({m.acquisition_number for m in members})
+            what = f"acquisition {group[0].acquisition_number}" if by_acquisition else f"volume {index}"
+            stacks.append(Stack(group, label=" ".join([*label_parts, what]).strip()))
+    total = sum(s.n_images for s in stacks)
+    for stack in stacks:
+        stack.series_images = total
+        _sort_in_stack(stack)
+    stacks.sort(key=lambda st: min(_order_key(i) for i in st.instances)[:2])
     return stacks
 
 
+def _pixel_values(path: Path) -> tuple[bool, bytes]:
+    """(decoded?, values): decoded pixel values, so that one image in two transfer syntaxes compares
+    equal; the encoded bytes when no decoder can read them."""
+    with warnings.catch_warnings(), open_dicom(path) as handle:
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(handle, force=True)
+        try:
+            array = ds.pixel_array
+            return True, f"{array.shape}".encode() + array.astype(array.dtype.newbyteorder("<")).tobytes()
+        except Exception:  # no decoder, or a truncated copy
+            return False, bytes(ds.get("PixelData") or b"")
+
+
+def _same_pixels(a: InstanceHeader, b: InstanceHeader) -> bool:
+    """Two files with one SOPInstanceUID: a copy unless their pixel values are shown to differ (an
+    undecodable or truncated copy cannot show it, so it counts as a copy)."""
+    try:
+        (decoded_a, values_a), (decoded_b, values_b) = _pixel_values(a.path), _pixel_values(b.path)
+    except Exception:
+        return True
+    if decoded_a != decoded_b:
+        return True
+    return values_a == values_b
+
+
 def group_headers(headers: Iterable[InstanceHeader]) -> tuple[list[SeriesInfo], int]:
-    """Group headers into series (copies of one SOP instance kept once). Returns (series, copies dropped)."""
-    by_series: dict[tuple[str, str], dict[str, InstanceHeader]] = defaultdict(dict)
-    dropped: dict[tuple[str, str], int] = defaultdict(int)
+    """Group headers into series. Files that repeat a SOPInstanceUID are dropped as copies only when their
+    pixels are identical; non-image objects (raw data, reports) sharing a SeriesInstanceUID with images
+    form a series of their own so that they never hide the images. Returns (series, copies dropped)."""
+    by_series: dict[tuple[str, str, bool], dict[str, InstanceHeader]] = defaultdict(dict)
+    dropped: dict[tuple[str, str, bool], int] = defaultdict(int)
     for h in headers:
-        key = (h.study_uid, h.series_uid)
-        if h.sop_instance_uid in by_series[key]:
-            dropped[key] += 1
-            continue
-        by_series[key][h.sop_instance_uid] = h
+        key = (h.study_uid, h.series_uid, h.is_image)
+        members = by_series[key]
+        uid = h.sop_instance_uid
+        if uid in members:
+            if h.is_image and not _same_pixels(members[uid], h):
+                _log.warning(
+                    "%s and %s share SOPInstanceUID but differ in pixels; both kept",
+                    members[uid].path.name,
+                    h.path.name,
+                )
+                uid = f"{uid}#{h.path}"
+            else:
+                dropped[key] += 1
+                continue
+        members[uid] = h
     series = []
-    for (study, uid), members in by_series.items():
+    for (study, uid, _image), members in by_series.items():
         instances = sorted(members.values(), key=lambda i: (i.instance_number or 0, str(i.path)))
-        info = SeriesInfo(study, uid, instances, _split_stacks(list(instances)), dropped[(study, uid)])
-        series.append(info)
+        series.append(SeriesInfo(study, uid, instances, dropped[(study, uid, _image)]))
     study_dates: dict[str, str] = {}
     for info in series:
         study_dates[info.study_uid] = min(study_dates.get(info.study_uid, info.first.date), info.first.date)
-    series.sort(key=lambda s: (study_dates[s.study_uid], s.study_uid, s.time_key))
+    series.sort(key=lambda s: (study_dates[s.study_uid], s.study_uid, s.time_key, not s.is_image))
     return series, sum(dropped.values())
 
 
@@ -806,8 +1108,13 @@ __all__ = [
     "SeriesInfo",
     "Stack",
     "discover",
+    "expand_frames",
     "group_headers",
     "header_from_dataset",
+    "image_component",
+    "open_dicom",
+    "read_full_header",
     "read_header",
     "slice_step_mm",
+    "split_stacks",
 ]
