@@ -230,8 +230,14 @@ def test_key_images_are_the_figures_embedded_in_the_report() -> None:
     """SCs re-use report.html's PNGs: the overview first, then each nerve's key images in report order."""
     from PIL import Image
 
-    from cnmri.report.html import _img
     from cnmri.report.key_images import key_images_from_report
+    from cnmri.report.templating import environment
+
+    # the <img> element as templates/report.html writes it (class, alt, data URI), with the report's escaping
+    img = environment().from_string('<img class="{{ css }}" alt="{{ alt }}" src="{{ png|png_data_uri }}">')
+
+    def _img(png_bytes: bytes, alt: str, css: str = "figure") -> str:
+        return img.render(css=css, alt=alt, png=png_bytes)
 
     def png(colour: tuple[int, int, int], size: tuple[int, int]) -> bytes:
         buffer = __import__("io").BytesIO()
