@@ -419,7 +419,10 @@ class Redactor:
             exact = sorted(self._replacements, key=len, reverse=True)
             words = sorted(self._words, key=len, reverse=True)
             self._compiled = (
-                re.compile("|".join(map(re.escape, exact))) if exact else None,
+                # whole tokens only: an ID of digits must not be cut out of a UID or a longer number
+                re.compile("(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, exact)) + ")(?![A-Za-z0-9])")
+                if exact
+                else None,
                 re.compile(
                     "(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE
                 )
