@@ -20,17 +20,21 @@ from cnmri import __version__
 from cnmri.assess.imaging import (
     RULES_VERSION,
     SPILLOVER_MARGIN_MM,
+    apply_continuity,
     asymmetry_index,
     attribute_adjacent_findings,
     attribute_shared_segments,
     classify_pattern,
+    compartment_of,
     judge_segment,
+    judged_as_physiologic,
+    sequence_from_dicom,
     summarize_nerves,
 )
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
-from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale
+from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale, study_noise_sd
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
 from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
@@ -47,6 +51,8 @@ class AnalyzeOptions:
     template_volume: Volume | None = None
     atlas: Path | None = None
     normative: Path | None = None
+    #: post-contrast T1 sequence family (assess/imaging.py SEQUENCES); "unknown" reads it from DICOM
+    t1_sequence: str = "unknown"
     allow_download: bool = False
     bias_correct: bool = True
     deformable: bool = True
@@ -199,6 +205,9 @@ class PreparedSubject:
     reference_voxels: int
     registration: dict[str, Any]
     template_origin: str
+    #: robust SD of the study's own noise in the normalised enhancement image (reference units); None
+    #: when it cannot be estimated. Widens the normative scale at low SNR (measure/normative.py).
+    noise_sd: float | None = None
 
 
 def prepare_subject(
@@ -277,6 +286,7 @@ def prepare_subject(
     if pre is not None:
         pre_n = pre.with_data((pre.data / reference_scale(pre, ref_mask)).astype(np.float32), name="pre_n")
     labels, relative_distance = rasterize_with_distance(subject, subject_segments)
+    noise_sd = study_noise_sd(post_n, pre_n, ref_mask)
     clock.lap("normalisation")
     return PreparedSubject(
         mode=mode,
@@ -296,10 +306,13 @@ def prepare_subject(
             "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
         },
         template_origin=str(template.meta.get("template_origin", "")),
+        noise_sd=noise_sd,
     )
 
 
-def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normative) -> list[dict[str, Any]]:
+def assess_segments(
+    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
+) -> list[dict[str, Any]]:
     """Measure every atlas segment on the prepared subject and judge it (pure computation)."""
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
     measurements: dict[str, SegmentMeasurement] = {}
@@ -313,20 +326,23 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
             measurements[s.key] = measure_segment(
                 s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n
             )
-    segments = _assemble_segments(atlas, measurements, normative, prepared.mode)
+    noise_sd = getattr(prepared, "noise_sd", None)  # absent from subjects pickled by older versions
+    segments = _assemble_segments(atlas, measurements, normative, prepared.mode, noise_sd, sequence)
     attribute_adjacent_findings(segments, adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM))
+    apply_continuity(segments, {nerve: atlas.segment_names(nerve) for nerve in NERVES})
     attribute_shared_segments(segments)
     return segments
 
 
 def assess_study(
-    prepared: PreparedSubject, atlas: Atlas, normative: Normative
+    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Segments, nerves and pattern of one prepared study, as findings.json records them."""
-    segments = assess_segments(prepared, atlas, normative)
+    segments = assess_segments(prepared, atlas, normative, sequence)
     nerves = summarize_nerves(segments, NERVES)
     for seg in segments:
         seg.pop("_evidence_z", None)
+        seg.pop("_by_continuity", None)
     return segments, nerves, classify_pattern(nerves)
 
 
@@ -338,7 +354,8 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     atlas = load_atlas(options.atlas)
     normative = load_normative(options.normative)
     prepared = prepare_subject(pre_path, post_path, atlas, options, clock, warnings)
-    segments, nerves, pattern = assess_study(prepared, atlas, normative)
+    sequence, sequence_from = _t1_sequence(options)
+    segments, nerves, pattern = assess_study(prepared, atlas, normative, sequence)
     clock.lap("measurement")
     mode = prepared.mode
     subject = prepared.subject
@@ -372,6 +389,13 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},
         "rules_version": RULES_VERSION,
+        "t1_sequence": {"value": sequence, "from": sequence_from},
+        "image_noise": {
+            "sd": _round(prepared.noise_sd, 4),
+            "method": "1.4826 × MAD of the normalised (post − pre) over the reference tissue"
+            if mode == "pre_post"
+            else "1.4826 × MAD of neighbouring-voxel differences of normalised post / √2 over the reference tissue",
+        },
         "registration": prepared.registration,
         "reference_tissue": {
             "regions": [r.name for r in atlas.reference_regions],
@@ -401,8 +425,23 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     )
 
 
+def _t1_sequence(options: AnalyzeOptions) -> tuple[str, str]:
+    """The post-contrast sequence family and where it came from (option, DICOM header, default)."""
+    if options.t1_sequence != "unknown":
+        return options.t1_sequence, "option"
+    from_dicom = sequence_from_dicom((options.inputs_meta or {}).get("post"))
+    if from_dicom != "unknown":
+        return from_dicom, "dicom"
+    return "unknown", "default"
+
+
 def _assemble_segments(
-    atlas: Atlas, measurements: dict[str, SegmentMeasurement], normative: Normative, mode: str
+    atlas: Atlas,
+    measurements: dict[str, SegmentMeasurement],
+    normative: Normative,
+    mode: str,
+    noise_sd: float | None = None,
+    sequence: str = "unknown",
 ) -> list[dict[str, Any]]:
     """One findings record per atlas segment: measurements, z-scores, verdict and provenance."""
     out: list[dict[str, Any]] = []
@@ -411,16 +450,21 @@ def _assemble_segments(
         other_key = f"{seg.nerve}-{seg.side.other.value}-{seg.segment}"
         other = measurements.get(other_key)
         ns_key = f"{seg.nerve}-{seg.segment}"
-        z = normative.z(mode, ns_key, "enhancement", m.enhancement)
-        z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm)
+        physiologic = judged_as_physiologic(seg.nerve, seg.segment, seg.physiologic_enhancement, sequence)
+        z_detail = normative.z_detail(
+            mode, ns_key, "enhancement", m.enhancement, noise_sd, m.core_voxels, seg.physiologic_enhancement
+        )
+        z = z_detail[0] if z_detail else None
+        z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm, physiologic=seg.physiologic_enhancement)
         thick_ref = normative.reference(mode, ns_key, "thickness_mm")
         verdict = judge_segment(
-            seg.physiologic_enhancement,
+            physiologic,
             m.enhancement,
             z,
             z_thick,
             m.thickness_mm,
             float(thick_ref["mean"]) if thick_ref else None,
+            other.thickness_mm if other else None,
         )
         reasons = list(verdict.reasons) + list(m.notes)
         out.append(
@@ -431,6 +475,8 @@ def _assemble_segments(
                 "key": seg.key,
                 "abnormal": verdict.abnormal,
                 "physiologic_enhancement": seg.physiologic_enhancement,
+                "compartment": compartment_of(seg.segment),
+                "rule": verdict.rule,
                 "enhancement": _round(m.enhancement),
                 "enhancement_mean": _round(m.enhancement_mean),
                 "enhancement_ratio": _round(m.enhancement_ratio),
@@ -454,6 +500,9 @@ def _assemble_segments(
                     "thickness_cross_sections": m.thickness_points,
                     "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
                     "z_reference": f"{ns_key} ({mode})",
+                    "z_location": _round(z_detail[1], 4) if z_detail else None,
+                    "z_scale": _round(z_detail[2], 4) if z_detail else None,
+                    "rule_set": f"{verdict.rule} (sequence {sequence})",
                 },
                 "_evidence_z": verdict.evidence_z,
             }
