@@ -41,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-download", action="store_true", help="allow TemplateFlow to download the template")
     p.add_argument("--atlas", type=Path, help="nerve atlas JSON to use instead of the shipped one")
     p.add_argument("--normative", type=Path, help="normative reference JSON (from 'cnmri normative build')")
+    p.add_argument(
+        "--t1-sequence",
+        choices=("3d-gre", "3d-tse", "2d-se", "unknown"),
+        default="unknown",
+        help="post-contrast T1 sequence family; decides whether canalicular CN7 enhancement is physiologic "
+        "(it is on 3D gradient echo). Default: from the DICOM headers, else unknown (judged as spin echo)",
+    )
     p.add_argument("--no-bias-correction", action="store_true", help="skip N4 bias-field correction")
     p.add_argument("--affine-only", action="store_true", help="skip the deformable skull-base registration")
     p.add_argument("--no-report", action="store_true", help="do not render report.html")
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         template=args.template,
         atlas=args.atlas,
         normative=args.normative,
+        t1_sequence=args.t1_sequence,
         allow_download=args.allow_download,
         bias_correct=not args.no_bias_correction,
         deformable=not args.affine_only,
