@@ -68,9 +68,24 @@ class Case:
 # ---- the case plan ---------------------------------------------------------------------------------------
 
 
-def _realism(model: str, snr: float | None) -> Realism:
-    # Model A keeps the standard suite's realism; B and C add per-series intensity scaling.
-    return Realism.standard(snr) if model == "A" else Realism.varied(snr)
+def _realism(model: str, snr: float | None, voxel_mm: tuple[float, float, float] | None) -> Realism:
+    """Model A keeps the standard suite's realism; B and C add per-series intensity scaling.
+
+    ``voxel_mm`` None draws the voxel size as the standard suite does (in-plane 0.5–1.0 mm); the quick
+    mode fixes a coarser one per case (in-plane 0.8–1.1, slice up to 1.2 mm) because a 0.5 mm grid
+    costs the generator and the detector several times more on a shared 2-core machine."""
+    realism = Realism.standard(snr) if model == "A" else Realism.varied(snr)
+    if voxel_mm is not None:
+        realism = replace(realism, random_voxel_size=False, voxel_size_mm=voxel_mm)
+    return realism
+
+
+def _voxel(rng: np.random.Generator, full: bool) -> tuple[float, float, float] | None:
+    if full:
+        return None
+    inplane = round(float(rng.uniform(0.8, 1.1)), 2)
+    through = inplane if rng.random() < 0.5 else round(float(rng.uniform(inplane, 1.2)), 2)
+    return (inplane, inplane, through)
 
 
 def _random_lesions(rng: np.random.Generator, contrast: float) -> tuple[LesionSpec, ...]:
@@ -95,18 +110,21 @@ def case_plan(full: bool, calibrate: tuple[str, ...]) -> list[Case]:
         # are asked for, nor on the mode's counts of other roles.
         cal_rng = np.random.default_rng([90210, m_index, 0])
         rng = np.random.default_rng([90210, m_index, 1])
+        voxel_rng = np.random.default_rng([90210, m_index, 2])
         if model in calibrate:
             for i in range(n_calibration):
                 snr = (20.0, 30.0, 40.0, None)[i % 4] if model == "A" else float(cal_rng.integers(15, 51))
-                spec = PhantomSpec(realism=_realism(model, snr), physiology_model=model)
+                spec = PhantomSpec(realism=_realism(model, snr, _voxel(cal_rng, full)), physiology_model=model)
                 cases.append(Case(f"cal-{model}-{i:02d}", model, "calibration", spec, base_seed + 500 + i))
         for i in range(n_controls):
             snr = float(rng.integers(10, 51))
-            spec = PhantomSpec(realism=_realism(model, snr), physiology_model=model)
+            spec = PhantomSpec(realism=_realism(model, snr, _voxel(voxel_rng, full)), physiology_model=model)
             cases.append(Case(f"{model}-control-{i:02d}-snr{snr:g}", model, "control", spec, base_seed + i))
         for i in range(n_seed):
             snr = float(rng.integers(20, 51))
-            spec = PhantomSpec(SEED_PATTERN, realism=_realism(model, snr), physiology_model=model)
+            spec = PhantomSpec(
+                SEED_PATTERN, realism=_realism(model, snr, _voxel(voxel_rng, full)), physiology_model=model
+            )
             cases.append(Case(f"{model}-seed-{i:02d}-snr{snr:g}", model, "seed", spec, base_seed + 100 + i))
         for i in range(n_random):
             # Quick mode: headline conditions only; full mode also sweeps below them.
@@ -114,7 +132,7 @@ def case_plan(full: bool, calibrate: tuple[str, ...]) -> list[Case]:
             snr = float(rng.integers(20, 51) if not full else rng.integers(10, 51))
             lesions = _random_lesions(rng, contrast)
             label = "-".join(f"{les.nerve}{les.side[0]}" for les in lesions)
-            spec = PhantomSpec(lesions, realism=_realism(model, snr), physiology_model=model)
+            spec = PhantomSpec(lesions, realism=_realism(model, snr, _voxel(voxel_rng, full)), physiology_model=model)
             cases.append(
                 Case(
                     f"{model}-lesion-{i:02d}-{label}-c{contrast:g}-snr{snr:g}",

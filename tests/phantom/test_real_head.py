@@ -79,3 +79,23 @@ def test_second_real_head_stays_the_pre_image(small_atlas: Atlas) -> None:
     diff = case.post.data - case.pre.data
     assert diff.min() >= -1e-3 and diff.max() > 0.5 * case.truth["wm_signal_base"]
     assert case.truth["kind"] == "cnmri-phantom-real-head" and case.truth["abnormal_nerves"] == []
+
+
+def test_anatomy_squashed_into_the_image_edge_counts_as_outside(base2mm: Volume, small_atlas: Atlas) -> None:
+    # A map that squashes everything below z = −48 mm tenfold, as a registration does with anatomy
+    # missing from a partial field of view.
+    axes = tuple(np.arange(-80.0, 81.0, 2.0) for _ in range(3))
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+    mapped = grid.copy()
+    below = grid[..., 2] < -48.0
+    mapped[..., 2][below] = -48.0 + 0.1 * (grid[..., 2][below] + 48.0)
+    head_map = HeadMap((axes[0], axes[1], axes[2]), mapped, np.eye(4))
+    assert head_map.relative_jacobian(np.array([[0.0, 0.0, -60.0]]))[0] == pytest.approx(0.1, abs=0.01)
+    assert head_map.relative_jacobian(np.array([[0.0, 0.0, -30.0]]))[0] == pytest.approx(1.0, abs=0.01)
+    spec = PhantomSpec((LesionSpec("CN12", "left", None, 0.8, 3.0),), physiology_model="B")
+    case = generate_on_head(spec, 2, base2mm, head_map, small_atlas, supersample=1)
+    reasons = case.truth["field_of_view"]["excluded_segment_reasons"]
+    assert "squashed" in reasons["CN12-left-hypoglossal_canal"]
+    assert "CN12-left" in case.truth["field_of_view"]["excluded_nerves"]
+    assert case.truth["abnormal_nerves"] == []
+    assert not any(k.startswith("CN7") for k in reasons)

@@ -11,7 +11,8 @@ benchmark: ``shared/data/real/seg3d_t1.nii.gz``, a clinical T1 with a partial fi
 2. carry every physiologic structure and every atlas centerline to the head through that map and
    draw them on the head's own grid (the pre-contrast image *is* the real head);
 3. skip what falls outside the field of view: an atlas segment with less than
-   :data:`MIN_SEGMENT_FRACTION_IN_FOV` of its centerline inside the image is excluded, lesions on it are
+   :data:`MIN_SEGMENT_FRACTION_IN_FOV` of its centerline inside the image, or squashed by the
+   registration into the image edge (:data:`MIN_RELATIVE_JACOBIAN`), is excluded, lesions on it are
    not drawn, and ``truth.json``'s ``field_of_view`` lists every excluded segment, nerve and structure
    so that scoring ignores them (:func:`cnmri.phantom.evaluate.score_case`).
 
@@ -57,6 +58,11 @@ MIN_SEGMENT_FRACTION_IN_FOV = 0.9
 FOV_MARGIN_MM = 2.0
 #: Template → head map sampling step over the skull-base box (mm).
 MAP_STEP_MM = 2.0
+#: Below this local volume change of the map, relative to its affine part, the registration has
+#: squashed template anatomy into the edge of the image: on seg3d the jugular foramina and hypoglossal
+#: canals, below the field of view, map to ~0.1 of the affine volume, acquired anatomy to 0.5–1.7.
+#: Segments (median along the centerline) and structures there count as outside the field of view.
+MIN_RELATIVE_JACOBIAN = 0.35
 
 
 @dataclass
@@ -89,6 +95,28 @@ class HeadMap:
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
         mapped = grid @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
         return HeadMap((axes[0], axes[1], axes[2]), mapped, np.asarray(affine, dtype=np.float64), quality or {})
+
+    def relative_jacobian(self, points_mm: FloatArray) -> FloatArray:
+        """Local volume change of the map at template points, divided by that of its affine part."""
+        from scipy.interpolate import RegularGridInterpolator
+
+        pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+        if any(len(a) < 3 for a in self.axes_mm):
+            return np.ones(len(pts))
+        spacing = [float(a[1] - a[0]) for a in self.axes_mm]
+        rows = []
+        for c in range(3):
+            grads = np.gradient(self.mapped_mm[..., c], *spacing)
+            rows.append(np.stack([np.asarray(g) for g in grads], -1))
+        jac = np.stack(rows, -2)
+        det = np.linalg.det(jac) / float(np.linalg.det(self.affine[:3, :3]))
+        inside = np.all(
+            [(pts[:, d] >= self.axes_mm[d][0]) & (pts[:, d] <= self.axes_mm[d][-1]) for d in range(3)], axis=0
+        )
+        out = np.ones(len(pts))
+        if inside.any():
+            out[inside] = RegularGridInterpolator(self.axes_mm, det, method="linear")(pts[inside])
+        return out
 
     @property
     def scale(self) -> float:
@@ -226,16 +254,22 @@ def _structure_in_fov(s: Structure, head: Volume) -> float:
     return _inside_fraction(head, s.points_mm, margin_mm=0.0)
 
 
-def map_atlas(atlas: Atlas, head_map: HeadMap, head: Volume) -> tuple[Atlas, list[str]]:
-    """The atlas with centerlines in head mm, without the segments outside the field of view."""
+def map_atlas(atlas: Atlas, head_map: HeadMap, head: Volume) -> tuple[Atlas, dict[str, str]]:
+    """The atlas with centerlines in head mm, without the segments outside the field of view
+    (returned with the reason for each)."""
     kept: list[Segment] = []
-    excluded: list[str] = []
+    excluded: dict[str, str] = {}
     for seg in atlas.segments:
-        mapped = head_map.template_to_subject(np.asarray(seg.points_mm, dtype=np.float64))
-        if _inside_fraction(head, mapped) < MIN_SEGMENT_FRACTION_IN_FOV:
-            excluded.append(seg.key)
-            continue
-        kept.append(replace(seg, points_mm=mapped))
+        template = np.asarray(seg.points_mm, dtype=np.float64)
+        mapped = head_map.template_to_subject(template)
+        inside = _inside_fraction(head, mapped)
+        squash = float(np.median(head_map.relative_jacobian(template)))
+        if inside < MIN_SEGMENT_FRACTION_IN_FOV:
+            excluded[seg.key] = f"{inside:.0%} of the centerline inside the image"
+        elif squash < MIN_RELATIVE_JACOBIAN:
+            excluded[seg.key] = f"squashed by the registration at the image edge (volume change {squash:.2f} of affine)"
+        else:
+            kept.append(replace(seg, points_mm=mapped))
     return replace(atlas, segments=tuple(kept)), excluded
 
 
@@ -299,7 +333,9 @@ def generate_on_head(
     skipped_structures: list[str] = []
     for s in draw.structures:
         m = _map_structure(s, head_map)
-        if _structure_in_fov(m, head) == 0.0:
+        where = s.center_mm if s.kind is Kind.ELLIPSOID else s.points_mm
+        squash = float(np.median(head_map.relative_jacobian(where)))
+        if _structure_in_fov(m, head) == 0.0 or squash < MIN_RELATIVE_JACOBIAN:
             skipped_structures.append(s.name)
             continue
         structures.append(m)
@@ -351,8 +387,11 @@ def generate_on_head(
         "physiology_case_factors": draw.case_factors,
         "field_of_view": {
             "rule": f"an atlas segment is excluded when < {MIN_SEGMENT_FRACTION_IN_FOV:.0%} of its centerline "
-            f"lies inside the image ({FOV_MARGIN_MM:g} mm margin); scoring ignores excluded segments and nerves",
+            f"lies inside the image ({FOV_MARGIN_MM:g} mm margin), or when the registration squashed it into the "
+            f"image edge (median volume change < {MIN_RELATIVE_JACOBIAN} of the affine); scoring ignores "
+            "excluded segments and nerves",
             "excluded_segments": sorted(excluded_segments),
+            "excluded_segment_reasons": dict(sorted(excluded_segments.items())),
             "excluded_nerves": excluded_nerves,
             "skipped_structures": skipped_structures,
             "skipped_lesions": skipped_lesions,
