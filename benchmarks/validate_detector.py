@@ -12,7 +12,7 @@ seconds after every change to measurement or rules.
     # everything (quick: ~4 cases per model + 4 on the second head; --full for the larger set)
     python benchmarks/validate_detector.py all --work /tmp/cnmri-validation
     # after a detector change: re-score only (no registration), optionally leave-one-model-out
-    python benchmarks/validate_detector.py score --work /tmp/cnmri-validation --calibrate shipped,A
+    python benchmarks/validate_detector.py score --work /tmp/cnmri-validation --calibrate shipped
     # calibration controls of B and C too, for the full leave-one-model-out table
     python benchmarks/validate_detector.py prepare --work /tmp/cnmri-validation --calibrate A,B,C
 
@@ -190,6 +190,32 @@ def generate(cases: list[Case], work: Path) -> None:
         folder.parent.mkdir(parents=True, exist_ok=True)
         write_case(generated, folder)
         print(f"generated {case.case_id} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def interleaved(cases: list[Case]) -> list[Case]:
+    """Calibration controls first, then round robin over the test sets, each in the order control,
+    seed pattern, control, lesion, ...: whenever the run is stopped, every test set has its most
+    informative cases prepared."""
+    rank = {"control": 0, "seed": 1, "lesion": 2}
+    groups: dict[str, list[Case]] = {}
+    for case in cases:
+        if case.role != "calibration":
+            groups.setdefault(case.group, []).append(case)
+    queues = []
+    for members in groups.values():
+        by_role = {r: [c for c in members if c.role == r] for r in rank}
+        order: list[Case] = []
+        while any(by_role.values()):
+            for role in ("control", "seed", "control", "lesion"):
+                if by_role[role]:
+                    order.append(by_role[role].pop(0))
+        queues.append(order)
+    out = [c for c in cases if c.role == "calibration"]
+    while any(queues):
+        for q in queues:
+            if q:
+                out.append(q.pop(0))
+    return out
 
 
 def _prepared_path(work: Path, case_id: str) -> Path:
@@ -490,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the full case set (default: quick, ~4 per model)")
     parser.add_argument(
         "--calibrate",
-        default="shipped,A",
+        default="shipped",
         help="comma-separated calibrations: shipped (the packaged reference) and/or models A, B, C",
     )
     parser.add_argument("--only", default="", help="comma-separated test sets to generate/prepare (A,B,C,head)")
@@ -510,12 +536,13 @@ def main(argv: list[str] | None = None) -> int:
         for c in work_cases:
             print(c.case_id, c.role, c.seed)
         return 0
-    if args.action in ("generate", "all", "prepare"):
+    if args.action == "generate":
         generate(work_cases, args.work)
     if args.action in ("prepare", "all"):
-        # Calibration controls first: a re-score needs them; then the test sets in turn.
-        order = sorted(work_cases, key=lambda c: (c.role != "calibration", c.group == "head"))
-        prepare(order, args.work)
+        # One case at a time, generated then prepared, in an order that is useful if stopped early.
+        for case in interleaved(work_cases):
+            generate([case], args.work)
+            prepare([case], args.work)
     if args.action in ("score", "all"):
         metrics = score(cases, args.work, args.out, calibrations, args.full)
         for cal, block in metrics["calibrations"].items():
