@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_models_differ(atlas: Atlas) -> None:
 
 def _dense(points: np.ndarray, step: float = 0.05) -> np.ndarray:
     out = [points[0]]
-    for a, b in zip(points[:-1], points[1:], strict=True):
+    for a, b in itertools.pairwise(points):
         n = max(1, int(np.ceil(np.linalg.norm(b - a) / step)))
         out += [a + (b - a) * t for t in np.linspace(0, 1, n + 1)[1:]]
     return np.asarray(out)
