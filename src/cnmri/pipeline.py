@@ -30,9 +30,11 @@ from cnmri.assess.imaging import (
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
+from cnmri.measure.course import NOT_REFINED, Placement, refine_cisternal_courses
 from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
+from cnmri.measure.vessels import VesselExclusion, find_vessels, is_vessel_segment
 from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
 from cnmri.volume import Volume
 
@@ -57,6 +59,10 @@ class AnalyzeOptions:
     inputs_meta: dict[str, Any] | None = None
     study_meta: dict[str, Any] | None = None
     extra_warnings: list[str] = field(default_factory=list)
+    #: refine cisternal courses in the subject's image (measure/course.py); off = registered atlas course
+    refine_course: bool = True
+    #: leave vessels that cross a cisternal/canalicular ROI out of its measurement (measure/vessels.py)
+    exclude_vessels: bool = True
 
 
 @dataclass
@@ -199,6 +205,11 @@ class PreparedSubject:
     reference_voxels: int
     registration: dict[str, Any]
     template_origin: str
+    #: per segment key: how its course was placed (measure/course.py); empty = registered atlas course
+    placement: dict[str, Placement] = field(default_factory=dict)
+    #: the registered atlas courses before refinement (``segments`` holds the courses measured)
+    atlas_segments: list[SubjectSegment] = field(default_factory=list)
+    exclude_vessels: bool = True
 
 
 def prepare_subject(
@@ -276,8 +287,15 @@ def prepare_subject(
     pre_n = None
     if pre is not None:
         pre_n = pre.with_data((pre.data / reference_scale(pre, ref_mask)).astype(np.float32), name="pre_n")
-    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
     clock.lap("normalisation")
+    atlas_segments = subject_segments
+    placement: dict[str, Placement] = {}
+    if options.refine_course:
+        # The nerve is grey in dark CSF on T1: the pre image shows it without vessels or enhancement.
+        course_image = pre_n if pre_n is not None else post_n
+        subject_segments, placement = refine_cisternal_courses(subject_segments, course_image)
+    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
+    clock.lap("course_refinement")
     return PreparedSubject(
         mode=mode,
         subject=subject,
@@ -296,6 +314,9 @@ def prepare_subject(
             "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
         },
         template_origin=str(template.meta.get("template_origin", "")),
+        placement=placement,
+        atlas_segments=atlas_segments,
+        exclude_vessels=options.exclude_vessels,
     )
 
 
@@ -303,6 +324,7 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
     """Measure every atlas segment on the prepared subject and judge it (pure computation)."""
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
     measurements: dict[str, SegmentMeasurement] = {}
+    vessels = _find_vessels(prepared)
     for s in prepared.segments:
         if s.key in shared:
             # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
@@ -311,12 +333,42 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
             measurements[s.key] = measure_segment(alone, own, own_distance, prepared.post_n, prepared.pre_n)
         else:
             measurements[s.key] = measure_segment(
-                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n
+                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n,
+                exclude=vessels[s.key].mask if s.key in vessels else None,
             )
     segments = _assemble_segments(atlas, measurements, normative, prepared.mode)
+    _record_course_and_vessels(segments, prepared, measurements, vessels)
     attribute_adjacent_findings(segments, adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM))
     attribute_shared_segments(segments)
     return segments
+
+
+def _find_vessels(prepared: PreparedSubject) -> dict[str, VesselExclusion]:
+    """Vessels crossing each cisternal/canalicular ROI, on reference-normalised post − pre (or post − 1)."""
+    if not prepared.exclude_vessels:
+        return {}
+    base = prepared.pre_n.data if prepared.pre_n is not None else 1.0
+    enhancement = prepared.post_n.with_data((prepared.post_n.data - base).astype(np.float32), name="enhancement")
+    return {
+        s.key: find_vessels(s, prepared.labels == s.label, enhancement)
+        for s in prepared.segments
+        if is_vessel_segment(s.key)
+    }
+
+
+def _record_course_and_vessels(
+    segments: list[dict[str, Any]],
+    prepared: PreparedSubject,
+    measurements: dict[str, SegmentMeasurement],
+    vessels: dict[str, VesselExclusion],
+) -> None:
+    """Additive findings fields: ``placement`` and ``computed_from.vessel_excluded_voxels``."""
+    for record in segments:
+        key = record["key"]
+        record["placement"] = prepared.placement.get(key, NOT_REFINED).to_findings()
+        record["computed_from"]["vessel_excluded_voxels"] = measurements[key].excluded_voxels
+        if key in vessels:
+            record["computed_from"]["vessel_exclusion"] = vessels[key].reason
 
 
 def assess_study(
