@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +317,22 @@ def prepare_subject(
         placement=placement,
         atlas_segments=atlas_segments,
         exclude_vessels=options.exclude_vessels,
+    )
+
+
+def refine_courses(prepared: PreparedSubject) -> PreparedSubject:
+    """``prepared`` with its cisternal courses refined in its own image (what ``refine_course`` does)."""
+    atlas_segments = prepared.atlas_segments or prepared.segments
+    image = prepared.pre_n if prepared.pre_n is not None else prepared.post_n
+    segments, placement = refine_cisternal_courses(atlas_segments, image)
+    labels, relative_distance = rasterize_with_distance(prepared.subject, segments)
+    return replace(
+        prepared,
+        segments=segments,
+        labels=labels,
+        relative_distance=relative_distance,
+        placement=placement,
+        atlas_segments=list(atlas_segments),
     )
 
 
