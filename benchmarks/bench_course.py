@@ -117,6 +117,7 @@ def _prepared(
     cache = out / "cache" / f"{case_id}.pkl"
     atlas = load_atlas()
     if not (folder / "truth.json").exists():
+        folder.parent.mkdir(parents=True, exist_ok=True)
         generation_atlas = displaced_atlas(atlas, seed) if displaced else atlas
         write_case(generate_case(spec, seed, atlas=generation_atlas), folder)
     truth = json.loads((folder / "truth.json").read_text())
@@ -162,9 +163,9 @@ def run_case(out: Path, case_id: str, spec: PhantomSpec, seed: int, displaced: b
     atlas = load_atlas()
     normative = load_normative(None)
     prepared, truth, prepare_seconds = _prepared(out, case_id, spec, seed, displaced)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     refined = refine_courses(prepared)
-    refine_seconds = time.perf_counter() - started
+    refine_seconds, refine_cpu = time.perf_counter() - started, time.process_time() - cpu
     variants: dict[str, PreparedSubject] = {
         "atlas": replace(prepared, exclude_vessels=False),
         "atlas+vessels": replace(prepared, exclude_vessels=True),
@@ -174,9 +175,9 @@ def run_case(out: Path, case_id: str, spec: PhantomSpec, seed: int, displaced: b
     result: dict[str, Any] = {"case": case_id, "true_nerves": sorted(true_nerves), "variants": {}}
     records: dict[str, dict[str, dict[str, Any]]] = {}
     for name, variant in variants.items():
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         segments, nerves, _ = assess_study(variant, atlas, normative)
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
         called = _called(nerves)
         records[name] = {s["key"]: s for s in segments}
         result["variants"][name] = {
@@ -185,6 +186,7 @@ def run_case(out: Path, case_id: str, spec: PhantomSpec, seed: int, displaced: b
             "fp": len(called - true_nerves),
             "fn": len(true_nerves - called),
             "assess_seconds": round(seconds, 2),
+            "assess_cpu_seconds": round(cpu_seconds, 2),
         }
     truth_lines = true_centrelines(truth, atlas, displaced)
     atlas_lines = {s.key: s.points_mm for s in prepared.segments}
@@ -225,6 +227,12 @@ def run_case(out: Path, case_id: str, spec: PhantomSpec, seed: int, displaced: b
     result["seconds"] = {
         "prepare": round(prepare_seconds, 1),
         "course_refinement": round(refine_seconds, 2),
+        "course_refinement_cpu": round(refine_cpu, 2),
+        "vessel_finding_cpu": round(
+            result["variants"]["atlas+vessels"]["assess_cpu_seconds"]
+            - result["variants"]["atlas"]["assess_cpu_seconds"],
+            2,
+        ),
         "vessel_finding": round(
             result["variants"]["atlas+vessels"]["assess_seconds"] - result["variants"]["atlas"]["assess_seconds"], 2
         ),
@@ -261,7 +269,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
     summary["seconds"] = {
         k: round(_mean([r["seconds"][k] for r in results]), 2)
-        for k in ("prepare", "course_refinement", "vessel_finding")
+        for k in ("prepare", "course_refinement", "course_refinement_cpu", "vessel_finding", "vessel_finding_cpu")
     }
     return summary
 
@@ -338,9 +346,11 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
                 )
     lines += [
         "",
-        f"Mean seconds per case: prepare (load → normalisation) {summary['seconds']['prepare']}, course refinement "
-        f"{summary['seconds']['course_refinement']}, vessel finding {summary['seconds']['vessel_finding']} "
-        "(2 shared CPU cores).",
+        f"Mean seconds per case (wall, on 2 CPU cores shared with other jobs): prepare (load → normalisation) "
+        f"{summary['seconds']['prepare']}, course refinement {summary['seconds']['course_refinement']}, vessel "
+        f"finding {summary['seconds']['vessel_finding']}. CPU seconds of this process (less affected by the "
+        f"shared machine): course refinement {summary['seconds']['course_refinement_cpu']}, vessel finding "
+        f"{summary['seconds']['vessel_finding_cpu']}.",
         "",
     ]
     return "\n".join(lines)

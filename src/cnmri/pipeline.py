@@ -30,7 +30,7 @@ from cnmri.assess.imaging import (
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
-from cnmri.measure.course import NOT_REFINED, Placement, refine_cisternal_courses
+from cnmri.measure.course import NOT_REFINED, Placement, prepare_ciss, refine_cisternal_courses
 from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
@@ -61,6 +61,8 @@ class AnalyzeOptions:
     extra_warnings: list[str] = field(default_factory=list)
     #: refine cisternal courses in the subject's image (measure/course.py); off = registered atlas course
     refine_course: bool = True
+    #: CISS/FIESTA (heavily T2-weighted) series: when given, cisternal courses are looked for in it
+    ciss: Path | None = None
     #: leave vessels that cross a cisternal/canalicular ROI out of its measurement (measure/vessels.py)
     exclude_vessels: bool = True
 
@@ -210,6 +212,8 @@ class PreparedSubject:
     #: the registered atlas courses before refinement (``segments`` holds the courses measured)
     atlas_segments: list[SubjectSegment] = field(default_factory=list)
     exclude_vessels: bool = True
+    #: the CISS/FIESTA image on the subject grid, scaled for course refinement (None when not given)
+    ciss_n: Volume | None = None
 
 
 def prepare_subject(
@@ -288,12 +292,21 @@ def prepare_subject(
     if pre is not None:
         pre_n = pre.with_data((pre.data / reference_scale(pre, ref_mask)).astype(np.float32), name="pre_n")
     clock.lap("normalisation")
+    ciss_n = None
+    ciss_quality: dict[str, float] = {}
+    if options.ciss is not None:
+        try:
+            with native_output_to_log():
+                fixed = pre_raw if pre_raw is not None else post_raw
+                ciss_n, ciss_quality = prepare_ciss(options.ciss, fixed, subject_segments, ref_mask, options.threads)
+        except InputError as err:
+            # An optional series: the analysis goes on with the T1 images, and says why.
+            warnings.append(f"CISS/FIESTA not used for course refinement: {err}")
+        clock.lap("ciss_coregistration")
     atlas_segments = subject_segments
     placement: dict[str, Placement] = {}
     if options.refine_course:
-        # The nerve is grey in dark CSF on T1: the pre image shows it without vessels or enhancement.
-        course_image = pre_n if pre_n is not None else post_n
-        subject_segments, placement = refine_cisternal_courses(subject_segments, course_image)
+        subject_segments, placement = refine_cisternal_courses(subject_segments, *_course_image(pre_n, post_n, ciss_n))
     labels, relative_distance = rasterize_with_distance(subject, subject_segments)
     clock.lap("course_refinement")
     return PreparedSubject(
@@ -310,6 +323,7 @@ def prepare_subject(
         registration={
             **reg.quality,
             "coregistration": coreg_quality,
+            **({"ciss_coregistration": ciss_quality} if ciss_quality else {}),
             **reg.landmarks,
             "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
         },
@@ -317,14 +331,25 @@ def prepare_subject(
         placement=placement,
         atlas_segments=atlas_segments,
         exclude_vessels=options.exclude_vessels,
+        ciss_n=ciss_n,
     )
+
+
+def _course_image(pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None) -> tuple[Volume, float, str]:
+    """Where cisternal nerves are looked for: CISS (dark nerve in bright CSF) when given, else T1 pre
+    (grey nerve in dark CSF, no vessels or enhancement), else T1 post."""
+    if ciss_n is not None:
+        return ciss_n, -1.0, "CISS"
+    if pre_n is not None:
+        return pre_n, 1.0, "T1_pre"
+    return post_n, 1.0, "T1_post"
 
 
 def refine_courses(prepared: PreparedSubject) -> PreparedSubject:
     """``prepared`` with its cisternal courses refined in its own image (what ``refine_course`` does)."""
     atlas_segments = prepared.atlas_segments or prepared.segments
-    image = prepared.pre_n if prepared.pre_n is not None else prepared.post_n
-    segments, placement = refine_cisternal_courses(atlas_segments, image)
+    course_image = _course_image(prepared.pre_n, prepared.post_n, prepared.ciss_n)
+    segments, placement = refine_cisternal_courses(atlas_segments, *course_image)
     labels, relative_distance = rasterize_with_distance(prepared.subject, segments)
     return replace(
         prepared,
@@ -431,6 +456,7 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             for k, v in {
                 "pre": _input_record(pre_path, "pre", options.inputs_meta),
                 "post": _input_record(post_path, "post", options.inputs_meta),
+                "ciss": _input_record(options.ciss, "ciss", options.inputs_meta),
             }.items()
             if v is not None
         },

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tests.core.synthetic_tubes import grid, line, tube_fraction
 
-from cnmri.measure.course import densify, refine_cisternal_courses, refine_course
+from cnmri.measure.course import T1_NERVE_CSF_CONTRAST, densify, refine_cisternal_courses, refine_course, scale_ciss
 from cnmri.measure.roi import SubjectSegment, distance_to_polyline
 from cnmri.volume import Volume
 
@@ -85,13 +85,20 @@ def test_a_thickened_neighbour_does_not_capture_the_segment() -> None:
     assert placement["CN8-left-cisternal"].shift_mm < 0.6
 
 
-def test_dark_nerve_in_bright_csf_is_found_with_negative_polarity() -> None:
-    # CISS/FIESTA: CSF bright, nerve dark; the same refinement on the negated image.
-    t1 = cistern(((TRUE, 1.0),), noise=0.03)
-    ciss = t1.with_data((1.2 - t1.data).astype(np.float32))
+def test_dark_nerve_in_bright_ciss_is_found_after_scaling() -> None:
+    # CISS/FIESTA in scanner units: CSF 900, nerve and brain tissue 250, noise SD 20.
+    image = grid()
+    nerve = tube_fraction(image, TRUE, 1.0)
+    rng = np.random.default_rng(3)
+    raw = 900.0 - 650.0 * nerve + rng.normal(0, 20.0, image.shape)
+    ciss = scale_ciss(image.with_data(raw.astype(np.float32)), tissue_level=250.0, csf_level=900.0)
+    assert float(np.median(ciss.data)) == pytest.approx(T1_NERVE_CSF_CONTRAST, abs=0.02)
     moved, placement = refine_course(segment(), ciss, polarity=-1.0)
     assert placement.method == "refined"
     assert mean_error_mm(moved.points_mm, TRUE) < 0.7
+    # Read with the T1 polarity the same image shows no bright nerve: the atlas course is kept.
+    _, wrong_polarity = refine_course(segment(), ciss, polarity=1.0)
+    assert wrong_polarity.method == "atlas"
 
 
 def test_only_cisternal_segments_are_refined() -> None:

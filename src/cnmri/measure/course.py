@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,10 @@ class Placement:
     confidence: float | None  # None: not assessed (segments in bone are not refined)
     shift_mm: float  # mean distance of the reported course from the registered atlas course
     cost_ratio: float | None = None  # mean path cost refined / registered (< 1: refined better supported)
+    image: str = ""  # the image the course was looked for in
+
+    def seen_in(self, image: str) -> Placement:
+        return Placement(self.method, self.confidence, self.shift_mm, self.cost_ratio, image)
 
     def to_findings(self) -> dict[str, Any]:
         return {
@@ -68,6 +73,7 @@ class Placement:
             "confidence": None if self.confidence is None else round(float(self.confidence), 3),
             "shift_mm": round(float(self.shift_mm), 2),
             "cost_ratio": None if self.cost_ratio is None else round(float(self.cost_ratio), 3),
+            **({"image": self.image} if self.image else {}),
         }
 
 
@@ -268,7 +274,7 @@ def is_refined_segment(key: str) -> bool:
 
 
 def refine_cisternal_courses(
-    segments: Sequence[SubjectSegment], image: Volume, polarity: float = 1.0
+    segments: Sequence[SubjectSegment], image: Volume, polarity: float = 1.0, image_label: str = ""
 ) -> tuple[list[SubjectSegment], dict[str, Placement]]:
     """Refine every cisternal segment; other segments keep their registered course (not assessed)."""
     out: list[SubjectSegment] = []
@@ -280,9 +286,58 @@ def refine_cisternal_courses(
             continue
         nerve, side, _ = seg.key.split("-", 2)
         others = [o.points_mm for o in segments if o.key.split("-", 2)[1] == side and o.key.split("-", 2)[0] != nerve]
-        moved, placement[seg.key] = refine_course(seg, image, _near(seg, others), polarity)
+        moved, found = refine_course(seg, image, _near(seg, others), polarity)
+        placement[seg.key] = found.seen_in(image_label)
         out.append(moved)
     return out, placement
+
+
+#: nerve–CSF contrast on reference-normalised T1 (nerve ~0.6, CSF ~0.25) that TUBE_REFERENCE is set for
+T1_NERVE_CSF_CONTRAST = 0.35
+
+
+def scale_ciss(ciss: Volume, tissue_level: float, csf_level: float) -> Volume:
+    """A CISS/FIESTA image on the T1 tube scale: brain tissue (≈ nerve) → 0, CSF → T1_NERVE_CSF_CONTRAST.
+
+    The nerve is then a dark tube (refine with ``polarity=-1``) of the same contrast a T1 nerve has, so
+    the thresholds above hold; a CISS usually shows cisternal nerves far better than a T1 does.
+    """
+    span = max(csf_level - tissue_level, 1e-6)
+    scaled = (ciss.data - tissue_level) / span * T1_NERVE_CSF_CONTRAST
+    return ciss.with_data(scaled.astype(np.float32), name="ciss_scaled")
+
+
+def prepare_ciss(
+    path: Path, fixed: Volume, segments: Sequence[SubjectSegment], reference_mask: NDArray[np.bool_], threads: int
+) -> tuple[Volume, dict[str, float]]:
+    """Load a CISS/FIESTA file, align it rigidly (NMI) to the subject grid, put it on the T1 tube scale.
+
+    Tissue level: median over the reference tissue (pons, cerebellar white matter); CSF level: 95th
+    percentile inside a box around the cisternal segments (the cisterns are mostly CSF).
+    """
+    from cnmri.errors import InputError
+    from cnmri.io.nifti import load_volume
+    from cnmri.preprocess.registration import coregister_rigid
+
+    raw = load_volume(path, "ciss")
+    aligned, quality = coregister_rigid(fixed, raw, threads)
+    tissue = aligned.data[reference_mask]
+    tissue = tissue[tissue > 0]
+    cisternal = [s.points_mm for s in segments if is_refined_segment(s.key)]
+    if tissue.size < 20 or not cisternal:
+        raise InputError(f"--ciss {path}: the reference tissue or the cisterns fall outside this image")
+    box = Crop.around(np.concatenate(cisternal), 3.0, 1.0).sample(aligned)
+    box = box[np.isfinite(box)]
+    if box.size < 100:
+        raise InputError(f"--ciss {path}: the image does not cover the cisterns of the posterior fossa")
+    tissue_level = float(np.median(tissue))
+    csf_level = float(np.percentile(box, 95))
+    if csf_level <= tissue_level * 1.2:
+        raise InputError(
+            f"--ciss {path}: CSF is not brighter than brain tissue in this image; is it a heavily T2-weighted "
+            "CISS/FIESTA series?"
+        )
+    return scale_ciss(aligned, tissue_level, csf_level), {**quality, "csf_to_tissue": csf_level / tissue_level}
 
 
 def _near(segment: SubjectSegment, lines: Sequence[FloatArray], reach_mm: float = 12.0) -> list[FloatArray]:
@@ -299,7 +354,9 @@ __all__ = [
     "Placement",
     "hessian_eigen",
     "is_refined_segment",
+    "prepare_ciss",
     "refine_cisternal_courses",
     "refine_course",
+    "scale_ciss",
     "tube_score",
 ]
