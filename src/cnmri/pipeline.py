@@ -391,7 +391,7 @@ def _find_vessels(prepared: PreparedSubject) -> dict[str, VesselExclusion]:
     base = prepared.pre_n.data if prepared.pre_n is not None else 1.0
     enhancement = prepared.post_n.with_data((prepared.post_n.data - base).astype(np.float32), name="enhancement")
     return {
-        s.key: find_vessels(s, prepared.labels == s.label, enhancement)
+        s.key: find_vessels(s, prepared.labels, enhancement)
         for s in prepared.segments
         if is_vessel_segment(s.key)
     }

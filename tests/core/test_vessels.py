@@ -38,7 +38,7 @@ def study(lesion_contrast: float = 0.0, vessels: tuple[np.ndarray, ...] = (), se
 
 def measure(pre_n: Volume, post_n: Volume, exclude_vessels: bool) -> tuple[SegmentMeasurement, int]:
     labels, distance = rasterize_with_distance(pre_n, [SEGMENT])
-    exclusion = find_vessels(SEGMENT, labels == 1, post_n.with_data(post_n.data - pre_n.data))
+    exclusion = find_vessels(SEGMENT, labels, post_n.with_data(post_n.data - pre_n.data))
     mask = exclusion.mask if exclude_vessels else None
     return measure_segment(SEGMENT, labels, distance, post_n, pre_n, exclude=mask), exclusion.voxels
 

@@ -103,11 +103,21 @@ class Crop:
 
     def sample(self, image: Volume) -> NDArray[np.float32]:
         """Linear interpolation of ``image`` on the crop; NaN outside the image."""
-        axes = [self.origin_mm[d] + np.arange(self.shape[d]) * self.step_mm for d in range(3)]
-        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
-        ijk = image.world_to_voxel(grid)
-        values = ndimage.map_coordinates(image.data, ijk.T, order=1, mode="constant", cval=np.nan)
-        return values.reshape(self.shape).astype(np.float32)
+        # The crop is a linear image of its indices: build the image's voxel coordinates by broadcasting.
+        inverse = np.linalg.inv(image.affine)
+        start = inverse[:3, :3] @ self.origin_mm + inverse[:3, 3]
+        per_index = inverse[:3, :3] * self.step_mm  # column d: voxel-coordinate change per crop index along d
+        ranges = [
+            np.arange(n, dtype=np.float32).reshape([-1 if d == a else 1 for d in range(3)])
+            for a, n in enumerate(self.shape)
+        ]
+        coords = np.empty((3, *self.shape), dtype=np.float32)
+        for c in range(3):
+            coords[c] = (
+                start[c] + ranges[0] * per_index[c, 0] + ranges[1] * per_index[c, 1] + ranges[2] * per_index[c, 2]
+            )
+        values = ndimage.map_coordinates(image.data, coords, order=1, mode="constant", cval=np.nan)
+        return np.asarray(values, dtype=np.float32)
 
 
 def densify(points: FloatArray, step_mm: float = 0.25) -> FloatArray:
@@ -129,26 +139,29 @@ def resample_polyline(points: FloatArray, n: int) -> FloatArray:
 
 
 def hessian_eigen(
-    image: NDArray[np.floating], sigma_mm: float, step_mm: float, mask: NDArray[np.bool_]
+    image: NDArray[np.floating], sigma_mm: float, spacing_mm: float | Sequence[float], mask: NDArray[np.bool_]
 ) -> tuple[FloatArray, FloatArray]:
     """Scale-normalised Hessian eigenvalues (M, 3) sorted by magnitude and the axis (M, 3) at ``mask``.
 
-    The axis is the eigenvector of the smallest-magnitude eigenvalue: the direction along a tube.
+    Gaussian smoothing at ``sigma_mm`` then central differences (one filter per scale instead of six
+    derivative filters: the crop is small, but this runs for every segment). ``spacing_mm`` is the
+    voxel size per array axis; the axis (eigenvector of the smallest-magnitude eigenvalue, the
+    direction along a tube) is in array-axis millimetres.
     """
-    sigma_vox = sigma_mm / step_mm
-    smoothed = np.nan_to_num(np.asarray(image, dtype=np.float32))
-    h = np.empty((int(mask.sum()), 3, 3), dtype=np.float64)
+    spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (3,))
+    data = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    smoothed = ndimage.gaussian_filter(data, sigma_mm / spacing, mode="nearest")
+    h = np.empty((int(mask.sum()), 3, 3), dtype=np.float32)
     for a in range(3):
+        first = np.gradient(smoothed, spacing[a], axis=a)
         for b in range(a, 3):
-            order = [0, 0, 0]
-            order[a] += 1
-            order[b] += 1
-            d = ndimage.gaussian_filter(smoothed, sigma_vox, order=order, mode="nearest")[mask]
-            h[:, a, b] = h[:, b, a] = d * (sigma_mm**2) / (step_mm**2)
+            second = np.gradient(first, spacing[b], axis=b)[mask] * np.float32(sigma_mm**2)
+            h[:, a, b] = second
+            h[:, b, a] = second
     values, vectors = np.linalg.eigh(h)
     order_idx = np.argsort(np.abs(values), axis=1)
-    values = np.take_along_axis(values, order_idx, axis=1)
-    axis = np.take_along_axis(vectors, order_idx[:, None, :], axis=2)[:, :, 0]
+    values = np.take_along_axis(values, order_idx, axis=1).astype(np.float64)
+    axis = np.take_along_axis(vectors, order_idx[:, None, :], axis=2)[:, :, 0].astype(np.float64)
     return values, axis
 
 
@@ -178,6 +191,17 @@ def _distance_map(crop: Crop, lines: Sequence[FloatArray]) -> NDArray[np.float64
     if not seeds.any():
         return np.full(crop.shape, np.inf)
     return np.asarray(ndimage.distance_transform_edt(~seeds, sampling=crop.step_mm), dtype=np.float64)
+
+
+def _distance_to_points(crop: Crop, points: FloatArray) -> NDArray[np.float64]:
+    """Distance (mm) from every crop voxel to the nearest of a few points."""
+    best = np.full(crop.shape, np.inf)
+    for point in points:
+        offset = crop.origin_mm - point
+        parts = [(offset[a] + np.arange(n) * crop.step_mm) ** 2 for a, n in enumerate(crop.shape)]
+        squared = parts[0][:, None, None] + parts[1][None, :, None] + parts[2][None, None, :]
+        best = np.minimum(best, np.sqrt(squared))
+    return best
 
 
 def _sample_nearest(field: NDArray[Any], crop: Crop, points: FloatArray) -> NDArray[Any]:
@@ -218,12 +242,12 @@ def refine_course(
     outside_image = np.isnan(values)
     own = _distance_map(crop, [atlas_points])
     others = _distance_map(crop, list(other_courses))
-    ends = _distance_map(crop, [atlas_points[:1], atlas_points[-1:]])
+    ends = _distance_to_points(crop, atlas_points[[0, -1]])
     corridor = ((own <= corridor_mm) & (own <= others)) | (ends <= ENDPOINT_FREE_MM)
     corridor &= ~outside_image
     fill = np.nanmedian(values[corridor]) if corridor.any() else 0.0
     values = np.where(outside_image, fill, values)
-    score = tube_score(values, crop.step_mm, own <= corridor_mm + 1.0)
+    score = tube_score(values, crop.step_mm, corridor)
     tubularity = np.clip(score / TUBE_REFERENCE, 0.0, 1.0)
     cost = 1.0 / (COST_FLOOR + tubularity)
     dense_atlas = densify(atlas_points, 0.25)

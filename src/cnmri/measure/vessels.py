@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from cnmri.measure.course import hessian_eigen
 from cnmri.measure.roi import SubjectSegment, distance_to_polyline
 from cnmri.volume import FloatArray, Volume
 
@@ -79,26 +80,15 @@ def _crop_slices(grid: Volume, points: FloatArray, margin_mm: float) -> tuple[sl
 
 
 def _tube_axes(
-    image: NDArray[np.floating], zooms: FloatArray, rotation: FloatArray, at: NDArray[np.intp]
+    image: NDArray[np.floating], zooms: FloatArray, rotation: FloatArray, at: NDArray[np.bool_]
 ) -> tuple[NDArray[np.bool_], FloatArray]:
-    """Per voxel in ``at`` (M, 3 crop indices): is it a bright tube at some scale, and its axis (world)."""
-    tubular = np.zeros(len(at), dtype=bool)
-    axes = np.zeros((len(at), 3))
-    strength = np.zeros(len(at))
-    data = np.asarray(image, dtype=np.float32)
+    """Per voxel of ``at`` (C order): is it a bright tube at some scale, and its axis (world)."""
+    count = int(at.sum())
+    tubular = np.zeros(count, dtype=bool)
+    axes = np.zeros((count, 3))
+    strength = np.zeros(count)
     for sigma_mm in VESSEL_SCALES_MM:
-        h = np.empty((len(at), 3, 3))
-        for a in range(3):
-            for b in range(a, 3):
-                order = [0, 0, 0]
-                order[a] += 1
-                order[b] += 1
-                d = ndimage.gaussian_filter(data, sigma_mm / zooms, order=order, mode="nearest")
-                h[:, a, b] = h[:, b, a] = d[tuple(at.T)] * sigma_mm**2 / (zooms[a] * zooms[b])
-        values, vectors = np.linalg.eigh(h)
-        order_idx = np.argsort(np.abs(values), axis=1)
-        values = np.take_along_axis(values, order_idx, axis=1)
-        axis = np.take_along_axis(vectors, order_idx[:, None, :], axis=2)[:, :, 0]
+        values, axis = hessian_eigen(image, sigma_mm, tuple(float(z) for z in zooms), at)
         tube = (values[:, 1] < 0) & (values[:, 2] < 0) & (np.abs(values[:, 0]) < TUBULAR_RATIO * np.abs(values[:, 1]))
         better = tube & (np.abs(values[:, 1]) > strength)
         strength[better] = np.abs(values[better, 1])
@@ -109,11 +99,11 @@ def _tube_axes(
     return tubular, world_axes
 
 
-def find_vessels(segment: SubjectSegment, roi: NDArray[np.bool_], enhancement: Volume) -> VesselExclusion:
-    """Voxels of ``roi`` (full-grid mask of the segment) that belong to vessels leaving the course."""
+def find_vessels(segment: SubjectSegment, labels: NDArray[np.integer], enhancement: Volume) -> VesselExclusion:
+    """Voxels of the segment's ROI (``labels == segment.label``) that belong to vessels leaving the course."""
     slices = _crop_slices(enhancement, segment.points_mm, float(segment.radius_mm.max()) + CROP_MARGIN_MM)
     crop = np.asarray(enhancement.data[slices], dtype=np.float32)
-    roi_crop = roi[slices]
+    roi_crop = labels[slices] == segment.label
     bright = crop >= BRIGHT_LEVEL
     if not (bright & roi_crop).any():
         return NOTHING_EXCLUDED
@@ -126,7 +116,7 @@ def find_vessels(segment: SubjectSegment, roi: NDArray[np.bool_], enhancement: V
     tangents /= np.maximum(np.linalg.norm(tangents, axis=1, keepdims=True), 1e-12)
     zooms = np.asarray(enhancement.zooms_mm)
     rotation = enhancement.affine[:3, :3] / zooms[None, :]
-    tubular, axes = _tube_axes(crop, zooms, rotation, bright_idx)
+    tubular, axes = _tube_axes(crop, zooms, rotation, bright)
     cosine = np.abs((axes * tangents[piece]).sum(axis=1))
     crossing = tubular & (cosine < np.cos(np.radians(CROSSING_ANGLE_DEG)))
     along = tubular & ~crossing
@@ -157,7 +147,7 @@ def find_vessels(segment: SubjectSegment, roi: NDArray[np.bool_], enhancement: V
     voxels = int(vessel.sum())
     if voxels == 0:
         return NOTHING_EXCLUDED
-    mask = np.zeros(roi.shape, dtype=bool)
+    mask = np.zeros(labels.shape, dtype=bool)
     mask[slices] = vessel
     reason = (
         f"{len(reach)} enhancing tubular structure(s) cross the course at > {CROSSING_ANGLE_DEG:.0f}° and reach "
