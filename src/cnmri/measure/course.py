@@ -45,9 +45,12 @@ SCALES_MM = (0.6, 1.0, 1.5)
 #: Rician-like noise of SD 0.05 (SNR 20) scores < 0.02 in 99 % of voxels
 TUBE_REFERENCE = 0.06
 #: cost = 1 / (COST_FLOOR + normalised tubularity clipped to 1)
-COST_FLOOR = 0.05
+COST_FLOOR = 0.15
 ACCEPT_COST_RATIO = 0.75
-MIN_SUPPORT = 0.5
+MIN_SUPPORT = 0.7
+#: a cisternal nerve runs nearly straight between its end points; a path much longer than the
+#: registered course is following something else (e.g. the brainstem surface)
+MAX_LENGTH_RATIO = 1.3
 SUPPORT_LEVEL = 0.5  # a station "sees a tube" when tube score ≥ SUPPORT_LEVEL × TUBE_REFERENCE
 FRANGI_ALPHA = 0.5
 FRANGI_BETA = 0.5
@@ -271,11 +274,16 @@ def refine_course(
     refined_support = float(
         np.mean(_sample_nearest(score, crop, densify(refined, 0.25)) >= SUPPORT_LEVEL * TUBE_REFERENCE)
     )
-    if ratio > ACCEPT_COST_RATIO or refined_support < MIN_SUPPORT:
+    length_ratio = _length(refined) / max(_length(atlas_points), 1e-9)
+    if ratio > ACCEPT_COST_RATIO or refined_support < MIN_SUPPORT or length_ratio > MAX_LENGTH_RATIO:
         return segment, Placement("atlas", atlas_support, 0.0, ratio)
     shift = float(np.mean(distance_to_polyline(refined, atlas_points)[0]))
     moved = SubjectSegment(segment.key, segment.label, refined, radius)
     return moved, Placement("refined", refined_support, shift, ratio)
+
+
+def _length(points: FloatArray) -> float:
+    return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
 
 
 def _arc_fraction(points: FloatArray) -> FloatArray:
