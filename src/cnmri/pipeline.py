@@ -335,14 +335,17 @@ def prepare_subject(
     )
 
 
-def _course_image(pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None) -> tuple[Volume, float, str]:
+def _course_image(
+    pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None
+) -> tuple[list[Volume], float, str]:
     """Where cisternal nerves are looked for: CISS (dark nerve in bright CSF) when given, else T1 pre
-    (grey nerve in dark CSF, no vessels or enhancement), else T1 post."""
+    and post (grey nerve in dark CSF; an infiltrated nerve stands out on post, where the pre may show
+    it no better than the tissue around it)."""
     if ciss_n is not None:
-        return ciss_n, -1.0, "CISS"
+        return [ciss_n], -1.0, "CISS"
     if pre_n is not None:
-        return pre_n, 1.0, "T1_pre"
-    return post_n, 1.0, "T1_post"
+        return [pre_n, post_n], 1.0, "T1_pre+post"
+    return [post_n], 1.0, "T1_post"
 
 
 def refine_courses(prepared: PreparedSubject) -> PreparedSubject:

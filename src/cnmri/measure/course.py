@@ -226,14 +226,15 @@ def _smooth_path(points: FloatArray, window: int = 5) -> FloatArray:
 
 def refine_course(
     segment: SubjectSegment,
-    image: Volume,
+    image: Volume | Sequence[Volume],
     other_courses: Sequence[FloatArray] = (),
     polarity: float = 1.0,
     corridor_mm: float = CORRIDOR_MM,
 ) -> tuple[SubjectSegment, Placement]:
     """Minimal tubular path between the segment's end points, or the registered course if not better.
 
-    ``image`` shows the nerve brighter than CSF when ``polarity`` is +1 (T1), darker when −1 (CISS).
+    ``image`` shows the nerve brighter than CSF when ``polarity`` is +1 (T1), darker when −1 (CISS);
+    with several images (T1 pre and post) a voxel's tubularity is the largest among them.
     ``other_courses`` are the other nerves' registered centrelines: the corridor stops halfway to them,
     so a segment cannot jump onto its neighbour (CN8 onto a thickened CN7).
     """
@@ -241,16 +242,18 @@ def refine_course(
 
     atlas_points = np.asarray(segment.points_mm, dtype=np.float64)
     crop = Crop.around(atlas_points, corridor_mm + 2 * max(SCALES_MM))
-    values = crop.sample(image) * np.float32(polarity)
-    outside_image = np.isnan(values)
+    images = [image] if isinstance(image, Volume) else list(image)
+    samples = [crop.sample(img) * np.float32(polarity) for img in images]
+    outside_image = np.any([np.isnan(v) for v in samples], axis=0)
     own = _distance_map(crop, [atlas_points])
     others = _distance_map(crop, list(other_courses))
     ends = _distance_to_points(crop, atlas_points[[0, -1]])
     corridor = ((own <= corridor_mm) & (own <= others)) | (ends <= ENDPOINT_FREE_MM)
     corridor &= ~outside_image
-    fill = np.nanmedian(values[corridor]) if corridor.any() else 0.0
-    values = np.where(outside_image, fill, values)
-    score = tube_score(values, crop.step_mm, corridor)
+    score = np.zeros(crop.shape, dtype=np.float32)
+    for values in samples:
+        fill = np.nanmedian(values[corridor]) if corridor.any() else 0.0
+        score = np.maximum(score, tube_score(np.where(outside_image, fill, values), crop.step_mm, corridor))
     tubularity = np.clip(score / TUBE_REFERENCE, 0.0, 1.0)
     cost = 1.0 / (COST_FLOOR + tubularity)
     dense_atlas = densify(atlas_points, 0.25)
@@ -306,7 +309,10 @@ def is_refined_segment(key: str) -> bool:
 
 
 def refine_cisternal_courses(
-    segments: Sequence[SubjectSegment], image: Volume, polarity: float = 1.0, image_label: str = ""
+    segments: Sequence[SubjectSegment],
+    image: Volume | Sequence[Volume],
+    polarity: float = 1.0,
+    image_label: str = "",
 ) -> tuple[list[SubjectSegment], dict[str, Placement]]:
     """Refine every cisternal segment; other segments keep their registered course (not assessed)."""
     out: list[SubjectSegment] = []
