@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study_dir", nargs="?", type=Path, help="a folder of DICOM files (any depth, any names)")
     p.add_argument("--pre", type=Path, help="pre-contrast 3D T1 (NIfTI)")
     p.add_argument("--post", type=Path, help="post-contrast 3D T1 (NIfTI)")
-    p.add_argument("--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA); recorded, not yet measured")
+    p.add_argument(
+        "--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA): cisternal nerve courses are found in it"
+    )
     p.add_argument("--flair-post", type=Path, help="post-contrast FLAIR; recorded, not yet measured")
     p.add_argument("--clinical", type=Path, help="clinical case (YAML/JSON, CONTRACTS §4) to join to the images")
     p.add_argument("-o", "--out", type=Path, required=True, help="output folder (written atomically)")
@@ -69,12 +71,15 @@ def run(args: argparse.Namespace) -> int:
         threads=max(1, args.threads),
         report=not args.no_report,
         clinical=args.clinical,
+        ciss=args.ciss,
     )
     for role, path in (("--ciss", args.ciss), ("--flair-post", args.flair_post)):
-        if path is not None:
-            if not path.exists():
-                raise InputError(f"{role} {path} does not exist")
-            options.extra_warnings.append(f"{role} {path.name} was given but is not yet used for measurement")
+        if path is not None and not path.exists():
+            raise InputError(f"{role} {path} does not exist")
+    if args.flair_post is not None:
+        options.extra_warnings.append(
+            f"--flair-post {args.flair_post.name} was given but is not yet used for measurement"
+        )
     if args.clinical is not None and not args.clinical.exists():
         raise InputError(f"--clinical {args.clinical} does not exist")
     if args.study_dir is not None:
@@ -95,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             options.inputs_meta = dicom_input_records(prepared.inputs, args.deidentify)
             options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)
             options.extra_warnings.extend(prepared.warnings)
+            options.ciss = prepared.ciss
             for role, info in prepared.inputs.items():
                 _log.info(
                     "using %s series %s (%s): %s",

@@ -54,6 +54,8 @@ class SegmentMeasurement:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: voxels the enhancement percentile was taken over (the core); sets how much noise moves it
     core_voxels: int = 0
+    #: core voxels left out of the enhancement figures (``exclude`` of :func:`measure_segment`)
+    excluded_voxels: int = 0
 
 
 def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
@@ -164,12 +166,23 @@ def measure_segment(
     relative_distance: NDArray[np.float32],
     post_n: Volume,
     pre_n: Volume | None,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> SegmentMeasurement:
-    """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid."""
+    """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid.
+
+    ``exclude`` (same grid) marks voxels left out of the enhancement figures, e.g. a vessel crossing
+    the ROI (:mod:`cnmri.measure.vessels`); if fewer than 3 core voxels would remain, none is left out.
+    """
     roi = labels == segment.label
     mask = roi & (relative_distance <= CORE_FRACTION)
     if mask.sum() < 3:
         mask = roi
+    excluded_voxels = 0
+    if exclude is not None:
+        kept = mask & ~exclude
+        if kept.sum() >= 3:
+            excluded_voxels = int(mask.sum() - kept.sum())
+            mask = kept
     voxels = int(roi.sum())
     voxel_mm3 = float(abs(np.linalg.det(post_n.affine[:3, :3])))
     notes: list[str] = []
@@ -215,4 +228,5 @@ def measure_segment(
         roi_volume_mm3=voxels * voxel_mm3,
         notes=tuple(notes),
         core_voxels=int(mask.sum()),
+        excluded_voxels=excluded_voxels,
     )
