@@ -24,7 +24,7 @@ from typing import Any
 from cnmri.atlas import load_atlas
 from cnmri.measure.normative import load_normative
 from cnmri.phantom.evaluate import CaseScore, aggregate, score_case
-from cnmri.pipeline import PreparedSubject, assess_study
+from cnmri.pipeline import PreparedSubject, assess_study, refine_courses
 
 SEED_PATTERN = {"CN7-left", "CN7-right", "CN9-left", "CN9-right"}
 
@@ -81,13 +81,17 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     by_group: dict[str, tuple[list[dict[str, Any]], list[CaseScore]]] = {}
     for pkl in sorted(args.cache.glob("*.pre_post.pkl")):
-        name = pkl.name.split(".")[0]
+        name = pkl.name.removesuffix(".pre_post.pkl")
         found = [root / name / "truth.json" for root in args.cases if (root / name / "truth.json").exists()]
         truth_path = found[0] if found else None
         if truth_path is None:
             continue
         with pkl.open("rb") as handle:
             prepared: PreparedSubject = pickle.load(handle)
+        if not prepared.__dict__.get("atlas_segments"):
+            # prepared before course refinement existed: refine as prepare_subject now does
+            prepared.__dict__.update(atlas_segments=[], placement={})
+            prepared = refine_courses(prepared)
         sequence = next((seq for prefix, seq in sequences if name.startswith(prefix)), "unknown")
         segments, nerves, pattern = assess_study(prepared, atlas, normative, sequence)
         findings = {"mode": prepared.mode, "segments": segments, "nerves": nerves, "pattern": pattern,
