@@ -4,8 +4,9 @@ Each control is the real Colin27 head with physiologic enhancement only (no lesi
 phantom generator's scanner realism (pose, smooth deformation, head scale, voxel size, bias field,
 Rician noise, pre→post motion, partial field of view) with its own seed, then analysed by the same
 ``run_analysis`` users run, in pre/post and in post-only mode. The pooled per-segment statistics are
-written to ``src/cnmri/data/normative_v1.json``; timings and per-control results to
-``benchmarks/results/normative_build.json``.
+written to ``src/cnmri/data/normative_v2.json`` (schema 2: the location is the controls' median; the
+scale is their robust SD inflated for small n and floored per compartment, see measure/normative.py);
+timings and per-control results to ``benchmarks/results/normative_build.json``.
 
     python benchmarks/build_normative.py --controls 12
 """
@@ -32,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--controls", type=int, default=12)
     parser.add_argument("--first-seed", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=ROOT / "src" / "cnmri" / "data" / "normative_v1.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "cnmri" / "data" / "normative_v2.json")
     args = parser.parse_args()
     base = load_template()
     findings_pre_post = []

@@ -89,6 +89,7 @@ def _findings(prepared: PreparedSubject, atlas: Atlas, normative: Normative) -> 
         "nerves": nerves,
         "pattern": pattern,
         "registration": prepared.registration,
+        "image_noise": {"sd": getattr(prepared, "noise_sd", None)},
         "timings_s": {},
     }
 

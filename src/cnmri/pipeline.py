@@ -10,7 +10,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +21,25 @@ from cnmri import __version__
 from cnmri.assess.imaging import (
     RULES_VERSION,
     SPILLOVER_MARGIN_MM,
+    apply_continuity,
     asymmetry_index,
     attribute_adjacent_findings,
     attribute_shared_segments,
     classify_pattern,
+    compartment_of,
     judge_segment,
+    judged_as_physiologic,
+    sequence_from_dicom,
     summarize_nerves,
 )
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
-from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale
+from cnmri.measure.course import NOT_REFINED, Placement, prepare_ciss, refine_cisternal_courses
+from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale, study_noise_sd
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
+from cnmri.measure.vessels import VesselExclusion, find_vessels, is_vessel_segment
 from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
 from cnmri.volume import Volume
 
@@ -48,6 +54,8 @@ class AnalyzeOptions:
     template_volume: Volume | None = None
     atlas: Path | None = None
     normative: Path | None = None
+    #: post-contrast T1 sequence family (assess/imaging.py SEQUENCES); "unknown" reads it from DICOM
+    t1_sequence: str = "unknown"
     allow_download: bool = False
     bias_correct: bool = True
     deformable: bool = True
@@ -62,6 +70,12 @@ class AnalyzeOptions:
     extra_warnings: list[str] = field(default_factory=list)
     #: called with the analysis and the temporary output folder after the standard files (DICOM/FHIR outputs)
     extra_writer: Callable[[Analysis, Path], None] | None = None
+    #: refine cisternal courses in the subject's image (measure/course.py); off = registered atlas course
+    refine_course: bool = True
+    #: CISS/FIESTA (heavily T2-weighted) series: when given, cisternal courses are looked for in it
+    ciss: Path | None = None
+    #: leave vessels that cross a cisternal/canalicular ROI out of its measurement (measure/vessels.py)
+    exclude_vessels: bool = True
 
 
 @dataclass
@@ -205,6 +219,16 @@ class PreparedSubject:
     reference_voxels: int
     registration: dict[str, Any]
     template_origin: str
+    #: robust SD of the study's own noise in the normalised enhancement image (reference units); None
+    #: when it cannot be estimated. Widens the normative scale at low SNR (measure/normative.py).
+    noise_sd: float | None = None
+    #: per segment key: how its course was placed (measure/course.py); empty = registered atlas course
+    placement: dict[str, Placement] = field(default_factory=dict)
+    #: the registered atlas courses before refinement (``segments`` holds the courses measured)
+    atlas_segments: list[SubjectSegment] = field(default_factory=list)
+    exclude_vessels: bool = True
+    #: the CISS/FIESTA image on the subject grid, scaled for course refinement (None when not given)
+    ciss_n: Volume | None = None
 
 
 def prepare_subject(
@@ -282,8 +306,25 @@ def prepare_subject(
     pre_n = None
     if pre is not None:
         pre_n = pre.with_data((pre.data / reference_scale(pre, ref_mask)).astype(np.float32), name="pre_n")
-    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
+    noise_sd = study_noise_sd(post_n, pre_n, ref_mask)
     clock.lap("normalisation")
+    ciss_n = None
+    ciss_quality: dict[str, float] = {}
+    if options.ciss is not None:
+        try:
+            with native_output_to_log():
+                fixed = pre_raw if pre_raw is not None else post_raw
+                ciss_n, ciss_quality = prepare_ciss(options.ciss, fixed, subject_segments, ref_mask, options.threads)
+        except InputError as err:
+            # An optional series: the analysis goes on with the T1 images, and says why.
+            warnings.append(f"CISS/FIESTA not used for course refinement: {err}")
+        clock.lap("ciss_coregistration")
+    atlas_segments = subject_segments
+    placement: dict[str, Placement] = {}
+    if options.refine_course:
+        subject_segments, placement = refine_cisternal_courses(subject_segments, *_course_image(pre_n, post_n, ciss_n))
+    labels, relative_distance = rasterize_with_distance(subject, subject_segments)
+    clock.lap("course_refinement")
     return PreparedSubject(
         mode=mode,
         subject=subject,
@@ -298,17 +339,55 @@ def prepare_subject(
         registration={
             **reg.quality,
             "coregistration": coreg_quality,
+            **({"ciss_coregistration": ciss_quality} if ciss_quality else {}),
             **reg.landmarks,
             "timings_s": {k: round(v, 2) for k, v in reg.timings_s.items()},
         },
         template_origin=str(template.meta.get("template_origin", "")),
+        noise_sd=noise_sd,
+        placement=placement,
+        atlas_segments=atlas_segments,
+        exclude_vessels=options.exclude_vessels,
+        ciss_n=ciss_n,
     )
 
 
-def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normative) -> list[dict[str, Any]]:
+def _course_image(
+    pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None
+) -> tuple[list[Volume], float, str]:
+    """Where cisternal nerves are looked for: CISS (dark nerve in bright CSF) when given, else T1 pre
+    and post (grey nerve in dark CSF; an infiltrated nerve stands out on post, where the pre may show
+    it no better than the tissue around it)."""
+    if ciss_n is not None:
+        return [ciss_n], -1.0, "CISS"
+    if pre_n is not None:
+        return [pre_n, post_n], 1.0, "T1_pre+post"
+    return [post_n], 1.0, "T1_post"
+
+
+def refine_courses(prepared: PreparedSubject) -> PreparedSubject:
+    """``prepared`` with its cisternal courses refined in its own image (what ``refine_course`` does)."""
+    atlas_segments = prepared.atlas_segments or prepared.segments
+    course_image = _course_image(prepared.pre_n, prepared.post_n, prepared.ciss_n)
+    segments, placement = refine_cisternal_courses(atlas_segments, *course_image)
+    labels, relative_distance = rasterize_with_distance(prepared.subject, segments)
+    return replace(
+        prepared,
+        segments=segments,
+        labels=labels,
+        relative_distance=relative_distance,
+        placement=placement,
+        atlas_segments=list(atlas_segments),
+    )
+
+
+def assess_segments(
+    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
+) -> list[dict[str, Any]]:
     """Measure every atlas segment on the prepared subject and judge it (pure computation)."""
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
     measurements: dict[str, SegmentMeasurement] = {}
+    vessels = _find_vessels(prepared)
     for s in prepared.segments:
         if s.key in shared:
             # The jugular foramen is one ROI for CN9–CN11: measure each on its own tube, not the partition.
@@ -317,22 +396,55 @@ def assess_segments(prepared: PreparedSubject, atlas: Atlas, normative: Normativ
             measurements[s.key] = measure_segment(alone, own, own_distance, prepared.post_n, prepared.pre_n)
         else:
             measurements[s.key] = measure_segment(
-                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n
+                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n,
+                exclude=vessels[s.key].mask if s.key in vessels else None,
             )
-    segments = _assemble_segments(atlas, measurements, normative, prepared.mode)
+    noise_sd = getattr(prepared, "noise_sd", None)  # absent from subjects pickled by older versions
+    segments = _assemble_segments(atlas, measurements, normative, prepared.mode, noise_sd, sequence)
+    _record_course_and_vessels(segments, prepared, measurements, vessels)
     attribute_adjacent_findings(segments, adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM))
+    apply_continuity(segments, {nerve: atlas.segment_names(nerve) for nerve in NERVES})
     attribute_shared_segments(segments)
     return segments
 
 
+def _find_vessels(prepared: PreparedSubject) -> dict[str, VesselExclusion]:
+    """Vessels crossing each cisternal/canalicular ROI, on reference-normalised post − pre (or post − 1)."""
+    if not prepared.exclude_vessels:
+        return {}
+    base = prepared.pre_n.data if prepared.pre_n is not None else 1.0
+    enhancement = prepared.post_n.with_data((prepared.post_n.data - base).astype(np.float32), name="enhancement")
+    return {
+        s.key: find_vessels(s, prepared.labels, enhancement)
+        for s in prepared.segments
+        if is_vessel_segment(s.key)
+    }
+
+
+def _record_course_and_vessels(
+    segments: list[dict[str, Any]],
+    prepared: PreparedSubject,
+    measurements: dict[str, SegmentMeasurement],
+    vessels: dict[str, VesselExclusion],
+) -> None:
+    """Additive findings fields: ``placement`` and ``computed_from.vessel_excluded_voxels``."""
+    for record in segments:
+        key = record["key"]
+        record["placement"] = prepared.placement.get(key, NOT_REFINED).to_findings()
+        record["computed_from"]["vessel_excluded_voxels"] = measurements[key].excluded_voxels
+        if key in vessels:
+            record["computed_from"]["vessel_exclusion"] = vessels[key].reason
+
+
 def assess_study(
-    prepared: PreparedSubject, atlas: Atlas, normative: Normative
+    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Segments, nerves and pattern of one prepared study, as findings.json records them."""
-    segments = assess_segments(prepared, atlas, normative)
+    segments = assess_segments(prepared, atlas, normative, sequence)
     nerves = summarize_nerves(segments, NERVES)
     for seg in segments:
         seg.pop("_evidence_z", None)
+        seg.pop("_by_continuity", None)
     return segments, nerves, classify_pattern(nerves)
 
 
@@ -344,7 +456,8 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     atlas = load_atlas(options.atlas)
     normative = load_normative(options.normative)
     prepared = prepare_subject(pre_path, post_path, atlas, options, clock, warnings)
-    segments, nerves, pattern = assess_study(prepared, atlas, normative)
+    sequence, sequence_from = _t1_sequence(options)
+    segments, nerves, pattern = assess_study(prepared, atlas, normative, sequence)
     clock.lap("measurement")
     mode = prepared.mode
     subject = prepared.subject
@@ -369,6 +482,7 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             for k, v in {
                 "pre": _input_record(pre_path, "pre", options.inputs_meta),
                 "post": _input_record(post_path, "post", options.inputs_meta),
+                "ciss": _input_record(options.ciss, "ciss", options.inputs_meta),
             }.items()
             if v is not None
         },
@@ -378,6 +492,13 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},
         "rules_version": RULES_VERSION,
+        "t1_sequence": {"value": sequence, "from": sequence_from},
+        "image_noise": {
+            "sd": _round(prepared.noise_sd, 4),
+            "method": "1.4826 × MAD of the normalised (post − pre) over the reference tissue"
+            if mode == "pre_post"
+            else "1.4826 × MAD of neighbouring-voxel differences of normalised post / √2 over the reference tissue",
+        },
         "registration": prepared.registration,
         "reference_tissue": {
             "regions": [r.name for r in atlas.reference_regions],
@@ -407,8 +528,23 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     )
 
 
+def _t1_sequence(options: AnalyzeOptions) -> tuple[str, str]:
+    """The post-contrast sequence family and where it came from (option, DICOM header, default)."""
+    if options.t1_sequence != "unknown":
+        return options.t1_sequence, "option"
+    from_dicom = sequence_from_dicom((options.inputs_meta or {}).get("post"))
+    if from_dicom != "unknown":
+        return from_dicom, "dicom"
+    return "unknown", "default"
+
+
 def _assemble_segments(
-    atlas: Atlas, measurements: dict[str, SegmentMeasurement], normative: Normative, mode: str
+    atlas: Atlas,
+    measurements: dict[str, SegmentMeasurement],
+    normative: Normative,
+    mode: str,
+    noise_sd: float | None = None,
+    sequence: str = "unknown",
 ) -> list[dict[str, Any]]:
     """One findings record per atlas segment: measurements, z-scores, verdict and provenance."""
     out: list[dict[str, Any]] = []
@@ -417,16 +553,21 @@ def _assemble_segments(
         other_key = f"{seg.nerve}-{seg.side.other.value}-{seg.segment}"
         other = measurements.get(other_key)
         ns_key = f"{seg.nerve}-{seg.segment}"
-        z = normative.z(mode, ns_key, "enhancement", m.enhancement)
-        z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm)
+        physiologic = judged_as_physiologic(seg.nerve, seg.segment, seg.physiologic_enhancement, sequence)
+        z_detail = normative.z_detail(
+            mode, ns_key, "enhancement", m.enhancement, noise_sd, m.core_voxels, seg.physiologic_enhancement
+        )
+        z = z_detail[0] if z_detail else None
+        z_thick = normative.z(mode, ns_key, "thickness_mm", m.thickness_mm, physiologic=seg.physiologic_enhancement)
         thick_ref = normative.reference(mode, ns_key, "thickness_mm")
         verdict = judge_segment(
-            seg.physiologic_enhancement,
+            physiologic,
             m.enhancement,
             z,
             z_thick,
             m.thickness_mm,
             float(thick_ref["mean"]) if thick_ref else None,
+            other.thickness_mm if other else None,
         )
         reasons = list(verdict.reasons) + list(m.notes)
         out.append(
@@ -437,6 +578,8 @@ def _assemble_segments(
                 "key": seg.key,
                 "abnormal": verdict.abnormal,
                 "physiologic_enhancement": seg.physiologic_enhancement,
+                "compartment": compartment_of(seg.segment),
+                "rule": verdict.rule,
                 "enhancement": _round(m.enhancement),
                 "enhancement_mean": _round(m.enhancement_mean),
                 "enhancement_ratio": _round(m.enhancement_ratio),
@@ -460,6 +603,9 @@ def _assemble_segments(
                     "thickness_cross_sections": m.thickness_points,
                     "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
                     "z_reference": f"{ns_key} ({mode})",
+                    "z_location": _round(z_detail[1], 4) if z_detail else None,
+                    "z_scale": _round(z_detail[2], 4) if z_detail else None,
+                    "rule_set": f"{verdict.rule} (sequence {sequence})",
                 },
                 "_evidence_z": verdict.evidence_z,
             }

@@ -5,13 +5,18 @@ from typing import Any
 import pytest
 
 from cnmri.assess.imaging import (
-    PHYSIOLOGIC_INTENSE_Z,
+    CONTINUITY_Z,
+    RULE_NON_PHYSIOLOGIC,
+    RULE_PHYSIOLOGIC,
     SPILLOVER_RATIO,
+    apply_continuity,
     asymmetry_index,
     attribute_adjacent_findings,
     attribute_shared_segments,
     classify_pattern,
     judge_segment,
+    judged_as_physiologic,
+    sequence_from_dicom,
     summarize_nerves,
 )
 
@@ -22,12 +27,91 @@ def test_cisternal_enhancement_is_abnormal_at_z3_with_an_absolute_floor() -> Non
     assert not judge_segment(False, 0.1, 8.0, 0.0, 1.2, 1.1).abnormal, "tiny enhancement is not enough"
 
 
-def test_physiologic_segments_need_intensity_and_thickening_or_intense_enhancement() -> None:
-    assert not judge_segment(True, 0.8, 4.5, 0.5, 1.5, 1.4).abnormal
-    assert judge_segment(True, 0.8, 4.5, 2.5, 2.5, 1.4).abnormal
-    assert judge_segment(True, 1.5, PHYSIOLOGIC_INTENSE_Z + 0.1, 0.0, 1.5, 1.4).abnormal
-    # never ignored: a reason is given even when within normal
-    assert judge_segment(True, 0.5, 2.5, 0.0, 1.5, 1.4).reasons
+def test_physiologic_intensity_alone_never_makes_a_segment_abnormal() -> None:
+    # cavernous sinus / jugular bulb enhancing like veins: any z, any intensity, normal calibre
+    for z in (4.5, 8.0, 30.0):
+        verdict = judge_segment(True, 2.0, z, 0.5, 2.5, 2.4, 2.4)
+        assert not verdict.abnormal and verdict.rule == RULE_PHYSIOLOGIC
+        assert verdict.evidence_z < 3.0, "a normal physiologic compartment must not push the nerve score over 0.5"
+        assert any("intensity alone" in r for r in verdict.reasons), "never ignored: the reason is reported"
+    # the same numbers in a cisternal segment are abnormal
+    assert judge_segment(False, 2.0, 8.0, 0.5, 2.5, 2.4).abnormal
+
+
+def test_physiologic_thickening_must_exceed_the_reference_and_the_other_side() -> None:
+    # 3.6 mm against a 2.4 mm reference (z 3.5) and a 2.4 mm other side: abnormal
+    assert judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, 2.4).abnormal
+    # the other side is as thick: bilateral enlargement short of a mass is not called here
+    assert not judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, 3.4).abnormal
+    # other side not measurable: the reference decides
+    assert judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, None).abnormal
+    # a mass is abnormal even when both sides are enlarged
+    assert judge_segment(True, 0.8, 1.0, 6.0, 5.2, 2.4, 5.0).abnormal
+    # thicker than the other side but within the reference: not abnormal
+    assert not judge_segment(True, 0.8, 1.0, 1.5, 2.9, 2.4, 2.0).abnormal
+
+
+def test_cisternal_rule_set_is_named() -> None:
+    assert judge_segment(False, 0.3, 3.1, 0.0, 1.2, 1.1).rule == RULE_NON_PHYSIOLOGIC
+
+
+def test_canalicular_facial_enhancement_is_physiologic_on_3d_gradient_echo_only() -> None:
+    assert judged_as_physiologic("CN7", "canalicular", False, "3d-gre")
+    for sequence in ("2d-se", "3d-tse", "unknown"):
+        assert not judged_as_physiologic("CN7", "canalicular", False, sequence)
+    assert not judged_as_physiologic("CN8", "canalicular", False, "3d-gre"), "any CN8 enhancement is abnormal"
+    assert judged_as_physiologic("CN7", "mastoid", True, "2d-se")
+
+
+def test_sequence_is_read_from_dicom_headers() -> None:
+    assert sequence_from_dicom({"scanning_sequence": ["GR", "IR"], "mr_acquisition_type": "3D"}) == "3d-gre"
+    assert sequence_from_dicom({"scanning_sequence": ["SE"], "mr_acquisition_type": "3D"}) == "3d-tse"
+    assert sequence_from_dicom({"scanning_sequence": ["SE"], "mr_acquisition_type": "2D"}) == "2d-se"
+    assert sequence_from_dicom({"scanning_sequence": ["EP"], "mr_acquisition_type": "2D"}) == "unknown"
+    assert sequence_from_dicom(None) == "unknown"
+
+
+def chain(canalicular_abnormal: bool, z_labyrinthine: float, z_geniculate: float) -> list[dict[str, Any]]:
+    def one(segment: str, abnormal: bool, rule: str, z: float) -> dict[str, Any]:
+        return {
+            "nerve": "CN7",
+            "side": "left",
+            "segment": segment,
+            "key": f"CN7-left-{segment}",
+            "abnormal": abnormal,
+            "rule": rule,
+            "z": z,
+            "reasons": [],
+            "_evidence_z": 5.0 if abnormal else 1.0,
+        }
+
+    return [
+        one("cisternal", False, RULE_NON_PHYSIOLOGIC, 1.0),
+        one("canalicular", canalicular_abnormal, RULE_NON_PHYSIOLOGIC, 5.0 if canalicular_abnormal else 0.5),
+        one("labyrinthine", False, RULE_PHYSIOLOGIC, z_labyrinthine),
+        one("geniculate", False, RULE_PHYSIOLOGIC, z_geniculate),
+        one("tympanic", False, RULE_PHYSIOLOGIC, 0.5),
+    ]
+
+
+ORDER = {"CN7": ("cisternal", "canalicular", "labyrinthine", "geniculate", "tympanic")}
+
+
+def test_continuity_with_an_abnormal_canalicular_segment_spreads_along_the_nerve() -> None:
+    segments = chain(True, CONTINUITY_Z + 0.5, CONTINUITY_Z + 1.0)
+    apply_continuity(segments, ORDER)
+    assert [s["abnormal"] for s in segments] == [False, True, True, True, False]
+    assert "continuous with the abnormal canalicular" in segments[2]["reasons"][0]
+    assert "continuous with the abnormal labyrinthine" in segments[3]["reasons"][0]
+
+
+def test_continuity_needs_raised_enhancement_and_an_abnormal_neighbour() -> None:
+    weak = chain(True, CONTINUITY_Z - 0.5, CONTINUITY_Z + 1.0)
+    apply_continuity(weak, ORDER)
+    assert [s["abnormal"] for s in weak] == [False, True, False, False, False]
+    alone = chain(False, 9.0, 9.0)
+    apply_continuity(alone, ORDER)
+    assert not any(s["abnormal"] for s in alone), "a bright normal compartment alone is not continuity"
 
 
 def test_thickening_alone_counts_only_beyond_one_millimetre_over_reference() -> None:

@@ -122,3 +122,23 @@ def test_nerves_just_beyond_touching_are_adjacent_within_the_spillover_margin() 
     assert adjacent_segments([cn7, cn8], margin_mm=SPILLOVER_MARGIN_MM)[cn7.key] == [cn8.key]
     other_side = SubjectSegment("CN8-left-canalicular", 3, cn8.points_mm, cn8.radius_mm)
     assert adjacent_segments([cn7, other_side], margin_mm=SPILLOVER_MARGIN_MM)[cn7.key] == []
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.07])
+def test_study_noise_is_read_from_the_reference_tissue(sigma: float) -> None:
+    from cnmri.measure.features import study_noise_sd
+
+    rng = np.random.default_rng(7)
+    shape = (30, 30, 30)
+    anatomy = 1.0 + 0.1 * np.sin(np.indices(shape)[0] / 15.0)  # slow structure shared by pre and post
+    pre = Volume((anatomy + rng.normal(0, sigma, shape)).astype(np.float32), np.eye(4), "pre_n")
+    post_data = anatomy + rng.normal(0, sigma, shape)
+    post_data[:5] += 2.0  # an enhancing vessel outside the reference does not count
+    post = Volume(post_data.astype(np.float32), np.eye(4), "post_n")
+    reference = np.zeros(shape, dtype=bool)
+    reference[8:28, 5:25, 5:25] = True
+    estimate = study_noise_sd(post, pre, reference)
+    assert estimate == pytest.approx(sigma * np.sqrt(2.0), rel=0.1)
+    post_only = study_noise_sd(post, None, reference)
+    assert post_only == pytest.approx(sigma, rel=0.25)
+    assert study_noise_sd(post, pre, np.zeros(shape, dtype=bool)) is None

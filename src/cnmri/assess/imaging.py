@@ -1,20 +1,36 @@
 """Imaging rules: abnormal segment, abnormal nerve, pattern.
 
 No validated threshold exists for leukemic cranial-nerve infiltration (knowledge base §3), so the
-rules are z-scores against the normative reference plus absolute floors, with stronger criteria for
-segments that enhance normally. Sources next to each rule:
+rules are z-scores against the model of normal (measure/normative.py, schema 2: a scale that carries
+real variation, floors and the study's own noise) plus absolute floors, and they differ by
+compartment, because normal enhancement differs by compartment. Sources next to each rule:
 
-* Non-physiologic segments (every cisternal segment, CN7 canalicular, CN8, CN2, CN4): enhancement is
-  never normal there — cisternal/CPA facial enhancement 0/186 (Gebarski, Radiology 1992;183:391),
-  CN3 cisternal 0/50 (Mark, AJNR 1992;13:1463), any CN8 enhancement pathological
-  (Martin-Duverneuil, Neuroradiology 1997). Rule: abnormal when enhancement z ≥ 3 *and* enhancement
-  ≥ 0.15 reference units, or when thickness z ≥ 3 and thickness exceeds the reference mean by ≥ 1 mm.
-* Physiologic segments (CN7 labyrinthine/geniculate/tympanic/mastoid, Meckel's cave and V2/V3 plexus,
-  Dorello's canal, cavernous CN3, hypoglossal canal, jugular foramen): enhancement alone is expected
-  (Gebarski 1992; Hong, Br J Radiol 2010;83:118; Williams, AJNR 2003;24:1317; Linn, AJNR 2009;30:34),
-  so they are judged by intensity *and* thickening, as Martin-Duverneuil proposed (intense enhancement,
-  thickening): abnormal when enhancement z ≥ 4 and thickness z ≥ 2, or enhancement z ≥ 6 (intense).
-  They are never ignored: their values are reported and they count towards the nerve.
+* **Non-physiologic compartments** (every cisternal segment, CN2, CN8, the canalicular CN7 on spin
+  echo): the nerve itself never enhances normally — cisternal/CPA facial enhancement 0/186 (Gebarski,
+  Radiology 1992;183:391), canalicular/labyrinthine 0/300 at 1.0 T (Kinoshita, Clin Radiol
+  2001;56:926), CN3 cisternal 0/50 (Mark, AJNR 1992;13:1463), any CN8 enhancement pathological
+  (Martin-Duverneuil, Neuroradiology 1997), the CN5 root should not enhance (Saremi, AJR
+  2005;185:1487). Rule: abnormal when enhancement z ≥ 3 *and* ≥ 0.15 reference units, or thickness
+  z ≥ 3 with ≥ 1 mm over the reference.
+* **Physiologic compartments** (cavernous sinus: CN3 cavernous, V1; Meckel's cave; V2/V3 plexus;
+  Dorello's canal; jugular foramen; hypoglossal canal; labyrinthine–geniculate–tympanic–mastoid
+  facial nerve): a perineural venous plexus, dura or ganglion enhances normally (Saremi 2005; Williams,
+  AJNR 2003;24:1317: plexus around V2 91 %, V3 97 %; hypoglossal canal plexus 100 %, AJNR
+  PMC8337779; jugular bulb and petrosal sinus, Linn, AJNR 2009;30:34; facial geniculate 76–97 %,
+  tympanic 37–100 %, mastoid 67–100 %, labyrinthine 78 % on SE and 84–92 % on VIBE, Gebarski 1992,
+  Martin-Duverneuil 1997, Hong 2010, Nawaz 2025). **Enhancement intensity alone never makes them
+  abnormal.** What radiologists use instead (Martin-Duverneuil 1997: thickening, extension from the
+  canal; knowledge base §2.1 "weight thickening and CPA/IAC extension, not mere presence"):
+  - thickening against the reference (z ≥ 3 and ≥ 1 mm over it) *and* against the other side
+    (≥ 0.7 mm thicker, when the other side is measured);
+  - a mass: ≥ 2.5 mm over the reference (z ≥ 5), even when both sides are enlarged;
+  - continuity: enhancement z ≥ 2 next to an abnormal cisternal or canalicular segment of the same
+    nerve and side (along the nerve's segment order), see :func:`apply_continuity`.
+* **Sequence** (``sequence``: 3d-gre, 3d-tse, 2d-se or unknown): on 3D gradient echo the canalicular
+  CN7 enhances in 60–80 % of normal nerves (Nawaz, AJNR 2025;46:1268, fat-saturated VIBE; Hong, Br J
+  Radiol 2010;83:118: 15 % mild on 3D SPGR), so it is judged as a physiologic compartment there. On
+  spin echo, and when the sequence is unknown, it is judged as non-physiologic (Gebarski, Kinoshita).
+  CN8 stays non-physiologic on every sequence (Martin-Duverneuil).
 * Asymmetry (Acta Otolaryngol 2008;128:1259) is reported but not required: bilateral disease breaks
   contralateral normalisation (knowledge base §3 pitfall), as in the motivating case.
 * Nerve: abnormal when any of its segments on that side is abnormal. Score = logistic(max z − 3):
@@ -24,6 +40,7 @@ segments that enhance normally. Sources next to each rule:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,13 +48,72 @@ NON_PHYSIOLOGIC_Z = 3.0
 MIN_ENHANCEMENT_UNITS = 0.15
 THICKNESS_Z = 3.0
 MIN_THICKENING_MM = 1.0
-PHYSIOLOGIC_Z = 4.0
-PHYSIOLOGIC_THICKNESS_Z = 2.0
-PHYSIOLOGIC_INTENSE_Z = 6.0
+#: Physiologic compartments: thicker than the other side by at least this much (when it is measured).
+MIN_SIDE_THICKENING_MM = 0.7
+#: Physiologic compartments: a mass, abnormal even when both sides are enlarged.
+MASS_THICKNESS_Z = 5.0
+MIN_MASS_MM = 2.5
+#: Physiologic compartments: own enhancement needed to continue an abnormal neighbour's finding.
+CONTINUITY_Z = 2.0
 ASYMMETRY_FLOOR = 0.1
 #: Bumped whenever what the rules see changes, so `cnmri compare` can warn across versions.
 #: 1: 90th-percentile enhancement. 2: upper-quartile enhancement, 1 mm spill-over adjacency margin.
-RULES_VERSION = "2"
+#: 3: normative schema 2 (inflated, floored, noise-aware scale); compartment rules (intensity alone never
+#: abnormal where enhancement is physiologic; thickening, mass, continuity); sequence-aware CN7.
+RULES_VERSION = "3"
+
+SEQUENCES = ("3d-gre", "3d-tse", "2d-se", "unknown")
+RULE_NON_PHYSIOLOGIC = "non_physiologic"
+RULE_PHYSIOLOGIC = "physiologic"
+
+#: Compartment of each atlas segment name (the anatomical space the segment runs through).
+COMPARTMENT_OF_SEGMENT = {
+    "cisternal": "cistern",
+    "prechiasmatic": "cistern",
+    "intracanalicular": "optic_canal",
+    "canalicular": "internal_auditory_canal",
+    "cavernous": "cavernous_sinus",
+    "V1": "cavernous_sinus",
+    "meckel_cave": "meckel_cave",
+    "V2": "trigeminal_foramina_plexus",
+    "V3": "trigeminal_foramina_plexus",
+    "dorello": "dorello_canal",
+    "labyrinthine": "facial_canal",
+    "geniculate": "facial_canal",
+    "tympanic": "facial_canal",
+    "mastoid": "facial_canal",
+    "jugular_foramen": "jugular_foramen",
+    "hypoglossal_canal": "hypoglossal_canal",
+}
+#: Segments judged as physiologic only on some sequences: (nerve, segment) → sequences.
+#: Nawaz, AJNR 2025;46:1268: canalicular CN7 enhances in 80 % (1.5 T) / 60 % (3 T) on fat-sat VIBE.
+SEQUENCE_PHYSIOLOGIC = {("CN7", "canalicular"): frozenset({"3d-gre"})}
+
+
+def compartment_of(segment: str) -> str:
+    return COMPARTMENT_OF_SEGMENT.get(segment, segment)
+
+
+def judged_as_physiologic(nerve: str, segment: str, atlas_physiologic: bool, sequence: str) -> bool:
+    """Whether a segment is judged by the physiologic rule set on this sequence."""
+    if atlas_physiologic:
+        return True
+    return sequence in SEQUENCE_PHYSIOLOGIC.get((nerve, segment), frozenset())
+
+
+def sequence_from_dicom(record: Mapping[str, Any] | None) -> str:
+    """3d-gre / 3d-tse / 2d-se from a DICOM input record's ScanningSequence and MRAcquisitionType."""
+    if not record:
+        return "unknown"
+    scanning = {str(v).upper() for v in record.get("scanning_sequence") or ()}
+    acquisition = str(record.get("mr_acquisition_type") or "").upper()
+    if acquisition == "3D" and "GR" in scanning:
+        return "3d-gre"
+    if acquisition == "3D" and "SE" in scanning:
+        return "3d-tse"
+    if acquisition == "2D" and "SE" in scanning:
+        return "2d-se"
+    return "unknown"
 
 
 @dataclass(frozen=True)
@@ -45,6 +121,7 @@ class SegmentVerdict:
     abnormal: bool
     reasons: tuple[str, ...]
     evidence_z: float
+    rule: str = RULE_NON_PHYSIOLOGIC
 
 
 def asymmetry_index(this: float | None, other: float | None) -> float | None:
@@ -66,48 +143,123 @@ def judge_segment(
     z_thickness: float | None,
     thickness_mm: float | None,
     thickness_ref_mm: float | None,
+    other_thickness_mm: float | None = None,
 ) -> SegmentVerdict:
+    """One segment by its compartment's rule set (module doc); continuity is applied afterwards."""
     reasons: list[str] = []
-    zt = z_thickness if z_thickness is not None else 0.0
-    ze = z if z is not None else 0.0
     if z is None:
         reasons.append("no normative reference for this segment: enhancement not judged by z")
-    thick = (
+    if physiologic:
+        return _judge_physiologic(
+            enhancement, z, z_thickness, thickness_mm, thickness_ref_mm, other_thickness_mm, reasons
+        )
+    zt = z_thickness if z_thickness is not None else 0.0
+    ze = z if z is not None else 0.0
+    thick = _thickened(z_thickness, thickness_mm, thickness_ref_mm, THICKNESS_Z, MIN_THICKENING_MM)
+    enh = enhancement is not None and z is not None and ze >= NON_PHYSIOLOGIC_Z and enhancement >= MIN_ENHANCEMENT_UNITS
+    if enh:
+        reasons.append(
+            f"enhancement where none is normal (z {ze:.1f} ≥ {NON_PHYSIOLOGIC_Z:g}, "
+            f"{enhancement:.2f} ≥ {MIN_ENHANCEMENT_UNITS:g} reference units)"
+        )
+    if thick:
+        reasons.append(f"thickened: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm (z {zt:.1f})")
+    evidence = max(ze, zt if thick else 0.0)
+    return SegmentVerdict(bool(enh or thick), tuple(reasons), float(evidence), RULE_NON_PHYSIOLOGIC)
+
+
+def _thickened(
+    z_thickness: float | None, thickness_mm: float | None, ref_mm: float | None, min_z: float, min_mm: float
+) -> bool:
+    return (
         z_thickness is not None
         and thickness_mm is not None
-        and thickness_ref_mm is not None
-        and z_thickness >= THICKNESS_Z
-        and thickness_mm - thickness_ref_mm >= MIN_THICKENING_MM
+        and ref_mm is not None
+        and z_thickness >= min_z
+        and thickness_mm - ref_mm >= min_mm
     )
-    if physiologic:
-        intense = ze >= PHYSIOLOGIC_INTENSE_Z
-        with_thickening = ze >= PHYSIOLOGIC_Z and zt >= PHYSIOLOGIC_THICKNESS_Z
-        abnormal = intense or with_thickening
-        if intense:
-            reasons.append(
-                f"intense enhancement beyond normal for a normally enhancing segment (z {ze:.1f} ≥ "
-                f"{PHYSIOLOGIC_INTENSE_Z:g})"
-            )
-        elif with_thickening:
-            reasons.append(
-                f"enhancement z {ze:.1f} ≥ {PHYSIOLOGIC_Z:g} with thickening z {zt:.1f} ≥ "
-                f"{PHYSIOLOGIC_THICKNESS_Z:g} in a normally enhancing segment"
-            )
-        elif ze >= 2.0:
-            reasons.append(f"enhancement z {ze:.1f} within what this normally enhancing segment may show")
-        evidence = max(ze - (PHYSIOLOGIC_Z - NON_PHYSIOLOGIC_Z), 0.0)
-    else:
-        enh = enhancement is not None and ze >= NON_PHYSIOLOGIC_Z and enhancement >= MIN_ENHANCEMENT_UNITS
-        abnormal = enh or thick
-        if enh:
-            reasons.append(
-                f"enhancement where none is normal (z {ze:.1f} ≥ {NON_PHYSIOLOGIC_Z:g}, "
-                f"{enhancement:.2f} ≥ {MIN_ENHANCEMENT_UNITS:g} reference units)"
-            )
-        if thick:
-            reasons.append(f"thickened: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm (z {zt:.1f})")
-        evidence = max(ze, zt if thick else 0.0)
-    return SegmentVerdict(bool(abnormal), tuple(reasons), float(evidence))
+
+
+def _judge_physiologic(
+    enhancement: float | None,
+    z: float | None,
+    z_thickness: float | None,
+    thickness_mm: float | None,
+    thickness_ref_mm: float | None,
+    other_thickness_mm: float | None,
+    reasons: list[str],
+) -> SegmentVerdict:
+    """Normally enhancing compartment: thickening vs reference and other side, or a mass. Never intensity."""
+    zt = z_thickness if z_thickness is not None else 0.0
+    ze = z if z is not None else 0.0
+    over_reference = _thickened(z_thickness, thickness_mm, thickness_ref_mm, THICKNESS_Z, MIN_THICKENING_MM)
+    over_other = (
+        other_thickness_mm is None
+        or (thickness_mm is not None and thickness_mm - other_thickness_mm >= MIN_SIDE_THICKENING_MM)
+    )
+    mass = _thickened(z_thickness, thickness_mm, thickness_ref_mm, MASS_THICKNESS_Z, MIN_MASS_MM)
+    thick = over_reference and over_other
+    if mass:
+        reasons.append(
+            f"mass: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm (z {zt:.1f} ≥ {MASS_THICKNESS_Z:g})"
+        )
+    elif thick:
+        other = "" if other_thickness_mm is None else f", other side {other_thickness_mm:.1f} mm"
+        reasons.append(
+            f"thickened in a normally enhancing compartment: {thickness_mm:.1f} mm vs reference "
+            f"{thickness_ref_mm:.1f} mm (z {zt:.1f}){other}"
+        )
+    elif over_reference:
+        reasons.append(
+            f"thicker than the reference (z {zt:.1f}) but not than the other side ({other_thickness_mm:.1f} mm): "
+            "not called in a normally enhancing compartment"
+        )
+    if ze >= CONTINUITY_Z and not (mass or thick):
+        reasons.append(
+            f"enhancement z {ze:.1f}: this compartment enhances normally, so intensity alone is not abnormal"
+        )
+    abnormal = mass or thick
+    evidence = zt if abnormal else min(max(ze, zt), NON_PHYSIOLOGIC_Z - 0.5)
+    return SegmentVerdict(bool(abnormal), tuple(reasons), float(max(evidence, 0.0)), RULE_PHYSIOLOGIC)
+
+
+def apply_continuity(segments: list[dict[str, Any]], order: Mapping[str, tuple[str, ...]]) -> None:
+    """A physiologic segment next to an abnormal non-physiologic one of the same nerve and side (in place).
+
+    ``order`` maps a nerve to its segment names from the brainstem outwards. A segment judged by the
+    physiologic rule set becomes abnormal when its own enhancement is raised (z ≥ ``CONTINUITY_Z``)
+    and the neighbouring segment along the nerve is abnormal and cisternal/canalicular, or is itself
+    abnormal by this continuity (disease spreading along the nerve from the cistern or the canal,
+    Martin-Duverneuil 1997: "enhancement outside the canal", extension along the nerve).
+    """
+    by_key = {(s["nerve"], s["side"], s["segment"]): s for s in segments}
+    changed = True
+    while changed:
+        changed = False
+        for seg in segments:
+            if seg["abnormal"] or seg.get("rule") != RULE_PHYSIOLOGIC or (seg.get("z") or 0.0) < CONTINUITY_Z:
+                continue
+            names = order.get(seg["nerve"], ())
+            if seg["segment"] not in names:
+                continue
+            i = names.index(seg["segment"])
+            for j in (i - 1, i + 1):
+                if not 0 <= j < len(names):
+                    continue
+                neighbour = by_key.get((seg["nerve"], seg["side"], names[j]))
+                if neighbour is None or not neighbour["abnormal"]:
+                    continue
+                if neighbour.get("rule") == RULE_PHYSIOLOGIC and not neighbour.get("_by_continuity"):
+                    continue
+                seg["abnormal"] = True
+                seg["_by_continuity"] = True
+                seg["_evidence_z"] = max(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z)
+                seg["reasons"].append(
+                    f"continuous with the abnormal {neighbour['segment']} segment of {seg['nerve']} on this side, "
+                    f"with raised enhancement (z {seg['z']:.1f} ≥ {CONTINUITY_Z:g})"
+                )
+                changed = True
+                break
 
 
 def nerve_score(max_evidence_z: float) -> float:

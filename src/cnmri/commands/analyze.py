@@ -24,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("study_dir", nargs="?", type=Path, help="a folder of DICOM files (any depth, any names)")
     p.add_argument("--pre", type=Path, help="pre-contrast 3D T1 (NIfTI)")
     p.add_argument("--post", type=Path, help="post-contrast 3D T1 (NIfTI)")
-    p.add_argument("--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA); recorded, not yet measured")
+    p.add_argument(
+        "--ciss", type=Path, help="3D heavily T2-weighted (CISS/FIESTA): cisternal nerve courses are found in it"
+    )
     p.add_argument("--flair-post", type=Path, help="post-contrast FLAIR; recorded, not yet measured")
     p.add_argument("--clinical", type=Path, help="clinical case (YAML/JSON, CONTRACTS §4) to join to the images")
     p.add_argument(
@@ -61,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-download", action="store_true", help="allow TemplateFlow to download the template")
     p.add_argument("--atlas", type=Path, help="nerve atlas JSON to use instead of the shipped one")
     p.add_argument("--normative", type=Path, help="normative reference JSON (from 'cnmri normative build')")
+    p.add_argument(
+        "--t1-sequence",
+        choices=("3d-gre", "3d-tse", "2d-se", "unknown"),
+        default="unknown",
+        help="post-contrast T1 sequence family; decides whether canalicular CN7 enhancement is physiologic "
+        "(it is on 3D gradient echo). Default: from the DICOM headers, else unknown (judged as spin echo)",
+    )
     p.add_argument("--no-bias-correction", action="store_true", help="skip N4 bias-field correction")
     p.add_argument("--affine-only", action="store_true", help="skip the deformable skull-base registration")
     p.add_argument("--no-report", action="store_true", help="do not render report.html")
@@ -75,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         template=args.template,
         atlas=args.atlas,
         normative=args.normative,
+        t1_sequence=args.t1_sequence,
         allow_download=args.allow_download,
         bias_correct=not args.no_bias_correction,
         deformable=not args.affine_only,
@@ -82,12 +92,13 @@ def run(args: argparse.Namespace) -> int:
         report=not args.no_report,
         clinical=args.clinical,
         baseline=args.baseline,
+        ciss=args.ciss,
     )
     for role, path in (("--ciss", args.ciss), ("--flair-post", args.flair_post)):
-        if path is not None:
-            if not path.exists():
-                raise InputError(f"{role} {path} does not exist")
-            options.extra_warnings.append(f"{role} was given but is not yet used for measurement")
+        if path is not None and not path.exists():
+            raise InputError(f"{role} {path} does not exist")
+    if args.flair_post is not None:
+        options.extra_warnings.append("--flair-post was given but is not yet used for measurement")
     if args.clinical is not None:
         from cnmri.assess.clinical import load_case
 
@@ -127,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)
             options.extra_warnings.extend(prepared.warnings)
             options.extra_writer = _interop(prepared.source_files, args)
+            options.ciss = prepared.ciss
             for role, info in prepared.inputs.items():
                 _log.info(
                     "using %s series %s (%s): %s",

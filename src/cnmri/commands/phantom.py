@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ def register(subparsers: Any) -> None:
         default="none",
         help="scanner realism (pose, warp, noise, ...)",
     )
+    parser.add_argument(
+        "--model",
+        choices=("A", "B", "C"),
+        default="A",
+        help="model of normal enhancement and vessels (A original; B, C independent validation models)",
+    )
+    parser.add_argument(
+        "--series-scaling",
+        action="store_true",
+        help="give pre and post their own global intensity gain and offset, as separate scanner series",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--base", type=Path, default=None, help="a T1 in MNI space to use instead of Colin27")
     parser.set_defaults(func=run)
@@ -79,14 +91,24 @@ def run(args: argparse.Namespace) -> int:
 
     lesions = parse_lesions(args.lesions, args.segments, args.contrast, args.thickness_mm, args.nodular)
     realism = Realism.standard(snr=args.snr) if args.realism == "standard" else Realism(snr=args.snr)
-    spec = PhantomSpec(lesions=lesions, leptomeningeal=args.leptomeningeal, realism=realism)
+    if args.series_scaling:
+        realism = replace(realism, series_scaling=True)
+    spec = PhantomSpec(
+        lesions=lesions, leptomeningeal=args.leptomeningeal, realism=realism, physiology_model=args.model
+    )
     base = None
     if args.base is not None:
         from cnmri.io.nifti import load_volume
 
         base = load_volume(args.base, role="base")
     with output_folder(args.out, command="phantom", force=args.force, inputs=(args.base,)) as folder:
-        _log.info("generating phantom (seed %d, %d lesion(s), realism %s)", args.seed, len(lesions), args.realism)
+        _log.info(
+            "generating phantom (seed %d, %d lesion(s), realism %s, physiology model %s)",
+            args.seed,
+            len(lesions),
+            args.realism,
+            args.model,
+        )
         case = generate_case(spec, seed=args.seed, base=base)
         write_case_files(case, folder.path)
     print(args.out)

@@ -52,6 +52,10 @@ class SegmentMeasurement:
     roi_voxels: int
     roi_volume_mm3: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: voxels the enhancement percentile was taken over (the core); sets how much noise moves it
+    core_voxels: int = 0
+    #: core voxels left out of the enhancement figures (``exclude`` of :func:`measure_segment`)
+    excluded_voxels: int = 0
 
 
 def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
@@ -61,6 +65,31 @@ def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
     if values.size < 20:
         return float("nan")
     return float(np.median(values))
+
+
+#: 1.4826 × MAD estimates the SD of a normal sample robustly (a few bright vessels do not move it).
+MAD_TO_SD = 1.4826
+
+
+def study_noise_sd(post_n: Volume, pre_n: Volume | None, reference: NDArray[np.bool_]) -> float | None:
+    """Robust SD of the study's own noise in the image the enhancement is read from (reference units).
+
+    Pre/post: 1.4826 × MAD of (post_n − pre_n) over the reference tissue, which does not enhance, so
+    what varies there is noise (and residual misregistration). Post-only: 1.4826 × MAD of differences
+    between neighbouring voxels of post_n over the reference tissue, divided by √2 (anatomy varies
+    slowly there; a neighbour difference removes it). None when the reference has too few voxels.
+    """
+    if int(reference.sum()) < 50:
+        return None
+    if pre_n is not None:
+        values = (post_n.data[reference] - pre_n.data[reference]).astype(np.float64)
+        return float(MAD_TO_SD * np.median(np.abs(values - np.median(values))))
+    data = post_n.data.astype(np.float64)
+    both = reference[1:, :, :] & reference[:-1, :, :]
+    neighbour = (data[1:, :, :] - data[:-1, :, :])[both]
+    if neighbour.size < 50:
+        return None
+    return float(MAD_TO_SD * np.median(np.abs(neighbour - np.median(neighbour))) / np.sqrt(2.0))
 
 
 def _orthonormal_basis(tangent: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -137,12 +166,23 @@ def measure_segment(
     relative_distance: NDArray[np.float32],
     post_n: Volume,
     pre_n: Volume | None,
+    exclude: NDArray[np.bool_] | None = None,
 ) -> SegmentMeasurement:
-    """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid."""
+    """All features of one segment; ``post_n``/``pre_n`` are reference-normalised on the same grid.
+
+    ``exclude`` (same grid) marks voxels left out of the enhancement figures, e.g. a vessel crossing
+    the ROI (:mod:`cnmri.measure.vessels`); if fewer than 3 core voxels would remain, none is left out.
+    """
     roi = labels == segment.label
     mask = roi & (relative_distance <= CORE_FRACTION)
     if mask.sum() < 3:
         mask = roi
+    excluded_voxels = 0
+    if exclude is not None:
+        kept = mask & ~exclude
+        if kept.sum() >= 3:
+            excluded_voxels = int(mask.sum() - kept.sum())
+            mask = kept
     voxels = int(roi.sum())
     voxel_mm3 = float(abs(np.linalg.det(post_n.affine[:3, :3])))
     notes: list[str] = []
@@ -187,4 +227,6 @@ def measure_segment(
         roi_voxels=voxels,
         roi_volume_mm3=voxels * voxel_mm3,
         notes=tuple(notes),
+        core_voxels=int(mask.sum()),
+        excluded_voxels=excluded_voxels,
     )

@@ -115,19 +115,47 @@ def _registration_errors(truth: dict[str, Any], findings: dict[str, Any]) -> dic
     return errors
 
 
+def restrict_to_field_of_view(truth: dict[str, Any], findings: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Drop what the study's field of view did not contain (``truth["field_of_view"]``, written for
+    partial-FOV heads by :mod:`cnmri.phantom.real_head`): excluded segments leave the segment list and
+    no longer make their nerve abnormal; excluded nerve-sides are not scored at all. Returns the
+    restricted findings and the excluded nerve-sides."""
+    fov = truth.get("field_of_view") or {}
+    excluded = set(fov.get("excluded_segments") or [])
+    excluded_nerves = set(fov.get("excluded_nerves") or [])
+    if not excluded and not excluded_nerves:
+        return findings, set()
+    segments = [s for s in findings.get("segments", []) if _seg_key(s) not in excluded]
+    nerves = []
+    for nerve in findings.get("nerves", []):
+        ns = f"{nerve['nerve']}-{nerve['side']}"
+        if ns in excluded_nerves:
+            continue
+        nerve = dict(nerve)
+        if nerve.get("abnormal") and "abnormal_segments" in nerve:
+            kept = [seg for seg in nerve["abnormal_segments"] if f"{ns}-{seg}" not in excluded]
+            nerve["abnormal_segments"] = kept
+            nerve["abnormal"] = bool(kept)
+        nerves.append(nerve)
+    return dict(findings, segments=segments, nerves=nerves), excluded_nerves
+
+
 def score_case(
     truth: dict[str, Any], findings: dict[str, Any], case_id: str = "", seconds: float | None = None
 ) -> CaseScore:
-    """Score one study. Nerve-sides absent from ``findings`` count as not called."""
+    """Score one study. Nerve-sides absent from ``findings`` count as not called; segments and nerves
+    outside a partial field of view (``truth["field_of_view"]``) are not scored."""
     true_nerves = set(truth.get("abnormal_nerves", []))
     unknown = true_nerves - set(ALL_NERVE_SIDES)
     if unknown:
         raise InputError(f"case {case_id}: unknown nerve labels {sorted(unknown)}; use e.g. CN7-left")
+    findings, excluded_nerves = restrict_to_field_of_view(truth, findings)
+    true_nerves -= excluded_nerves
     called = {f"{n['nerve']}-{n['side']}" for n in findings.get("nerves", []) if n.get("abnormal")}
     tp = len(true_nerves & called)
     fp = len(called - true_nerves)
     fn = len(true_nerves - called)
-    tn = len(ALL_NERVE_SIDES) - tp - fp - fn
+    tn = len(ALL_NERVE_SIDES) - len(excluded_nerves) - tp - fp - fn
     true_segments = set(truth.get("abnormal_segments", []))
     seg_counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     physiologic_false: list[str] = []
@@ -394,5 +422,6 @@ __all__ = [
     "aggregate",
     "discover_cases",
     "labels_to_truth",
+    "restrict_to_field_of_view",
     "score_case",
 ]

@@ -31,7 +31,8 @@ from cnmri import __version__
 from cnmri.atlas.model import NERVES, Atlas, Segment, Side
 from cnmri.errors import InputError
 from cnmri.phantom import render
-from cnmri.phantom.physiology import Kind, Structure, physiologic_structures
+from cnmri.phantom.models import PHYSIOLOGY_MODELS, model_structures
+from cnmri.phantom.physiology import Kind, Structure
 from cnmri.phantom.realism import SubjectMap, anti_alias_sigma_vox, bias_field, pull_back, rician
 from cnmri.volume import Volume
 
@@ -123,6 +124,9 @@ class Realism:
     snr: float | None = None
     motion: bool = False
     partial_fov: bool = False
+    #: pre and post get their own global gain and offset (receiver gain / prescan normalisation differ
+    #: per series on real scanners): post = g_post · post + o_post, likewise pre
+    series_scaling: bool = False
 
     @property
     def geometric(self) -> bool:
@@ -149,6 +153,11 @@ class Realism:
             partial_fov=True,
         )
 
+    @staticmethod
+    def varied(snr: float | None = 30.0) -> Realism:
+        """Everything of :meth:`standard` plus per-series intensity scaling (validation models B, C)."""
+        return replace(Realism.standard(snr), series_scaling=True)
+
 
 @dataclass(frozen=True)
 class PhantomSpec:
@@ -158,6 +167,8 @@ class PhantomSpec:
     #: False keeps the pre-contrast image exactly the base (the lesion's bulk then shows on post only).
     pre_shows_thickening: bool = True
     realism: Realism = field(default_factory=Realism)
+    #: model of normal enhancement and vessels: "A" (original), "B", "C" (cnmri.phantom.models)
+    physiology_model: str = "A"
 
 
 @dataclass(frozen=True)
@@ -204,6 +215,10 @@ def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
         for name in lesion.segments or ():
             if name not in names:
                 raise InputError(f"unknown segment {name!r} of {lesion.nerve}; allowed: {', '.join(names)}")
+    if spec.physiology_model not in PHYSIOLOGY_MODELS:
+        raise InputError(
+            f"unknown physiology model {spec.physiology_model!r}; allowed: {', '.join(PHYSIOLOGY_MODELS)}"
+        )
     snr = spec.realism.snr
     if snr is not None and not SNR_RANGE[0] <= snr <= SNR_RANGE[1]:
         raise InputError(f"SNR {snr} is out of range; allowed {SNR_RANGE[0]:g}–{SNR_RANGE[1]:g}")
@@ -365,6 +380,7 @@ def _render_template(
     wm: float,
     rng: np.random.Generator,
     supersample: int,
+    structures: tuple[Structure, ...] = (),
 ) -> tuple[_TemplateImages, list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None]:
     shape = base.shape
     n = int(np.prod(shape))
@@ -372,7 +388,7 @@ def _render_template(
     enh = np.zeros(n, dtype=np.float32)
     structures_truth: list[dict[str, Any]] = []
     if spec.physiologic:
-        for structure in physiologic_structures(atlas):
+        for structure in structures:
             patch = _structure_patch(structure, base, supersample)
             if patch.empty:
                 continue
@@ -541,12 +557,36 @@ def _apply_realism(
             "sigma": round(noise_sigma, 6),
             "definition": "sigma = white-matter signal / snr, per channel",
         }
+    if realism.series_scaling:
+        scaling = draw_series_scaling(wm, rng)
+        pre = scaling["pre"]["gain"] * pre + scaling["pre"]["offset"]
+        post = scaling["post"]["gain"] * post + scaling["post"]["offset"]
+        info["series_scaling"] = scaling
     return (
         Volume(pre.astype(np.float32), affine, "pre", "cnmri phantom"),
         Volume(post.astype(np.float32), affine, "post", "cnmri phantom"),
         mapping,
         info,
     )
+
+
+def draw_series_scaling(wm: float, rng: np.random.Generator) -> dict[str, Any]:
+    """Global gain and offset of each series: gain 0.5–2 (arbitrary scanner units), post/pre gain ratio
+    0.8–1.25, offset 0–5 % of WM (why: receiver gain and prescan normalisation are set per series, so
+    raw intensities of pre and post are not comparable; the detector must normalise each series)."""
+    pre_gain = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    post_gain = pre_gain * float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+    return {
+        "pre": {"gain": round(pre_gain, 6), "offset": round(float(rng.uniform(0.0, 0.05)) * wm * pre_gain, 6)},
+        "post": {"gain": round(post_gain, 6), "offset": round(float(rng.uniform(0.0, 0.05)) * wm * post_gain, 6)},
+        "definition": "image = gain * image + offset, after noise",
+    }
+
+
+def physiology_rng(seed: int, model: str) -> np.random.Generator:
+    """The physiology draws of models B and C come from their own stream, so the lesion and scanner
+    draws of a seed stay the same whatever the model (and model A stays bit-identical)."""
+    return np.random.default_rng([int(seed), PHYSIOLOGY_MODELS.index(model) + 1])
 
 
 # ---- public API ------------------------------------------------------------------------------------------
@@ -593,7 +633,10 @@ def generate_case(
     check_head(base)
     rng = np.random.default_rng(seed)
     wm = wm_signal(base)
-    images, lesions_truth, structures_truth, lepto = _render_template(spec, base, atlas, wm, rng, supersample)
+    draw = model_structures(spec.physiology_model, atlas, physiology_rng(seed, spec.physiology_model))
+    images, lesions_truth, structures_truth, lepto = _render_template(
+        spec, base, atlas, wm, rng, supersample, draw.structures
+    )
     pre, post, mapping, info = _apply_realism(spec, base, images, wm, rng)
     for lesion in lesions_truth:
         for seg in lesion["segments"]:
@@ -623,6 +666,9 @@ def generate_case(
         "lesions": lesions_truth,
         "leptomeningeal": lepto,
         "physiologic_structures": structures_truth,
+        "physiology_model": spec.physiology_model,
+        "vessel_contacts": list(draw.contacts) if spec.physiologic else [],
+        "physiology_case_factors": draw.case_factors,
         "subject_map": mapping.to_truth(),
         "subject_grid": {"shape": list(pre.shape), "affine": pre.affine, "zooms_mm": list(pre.zooms_mm)},
         "landmarks": landmarks,
@@ -654,6 +700,7 @@ def spec_from_dict(raw: dict[str, Any]) -> PhantomSpec:
         snr=None if r.get("snr") is None else float(r["snr"]),
         motion=bool(r.get("motion", False)),
         partial_fov=bool(r.get("partial_fov", False)),
+        series_scaling=bool(r.get("series_scaling", False)),
     )
     lesions = tuple(
         LesionSpec(
@@ -672,6 +719,7 @@ def spec_from_dict(raw: dict[str, Any]) -> PhantomSpec:
         physiologic=bool(raw.get("physiologic", True)),
         pre_shows_thickening=bool(raw.get("pre_shows_thickening", True)),
         realism=realism,
+        physiology_model=str(raw.get("physiology_model", "A")),
     )
 
 
@@ -714,6 +762,7 @@ __all__ = [
     "Realism",
     "check_head",
     "demo_spec",
+    "draw_series_scaling",
     "generate_case",
     "skull_base_landmarks",
     "spec_from_dict",

@@ -50,6 +50,7 @@ class Structure:
     center_mm: FloatArray = field(default_factory=lambda: np.zeros(3))
     semi_axes_mm: FloatArray = field(default_factory=lambda: np.ones(3))
     anchored_to: str = ""  # atlas segment key when placed from the atlas centerline
+    catalog_id: str = ""  # key of cnmri.phantom.models.CATALOG (models B, C): where its range is documented
 
     def to_truth(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -70,6 +71,8 @@ class Structure:
                 ).tolist()
         if self.anchored_to:
             out["anchored_to"] = self.anchored_to
+        if self.catalog_id:
+            out["catalog_id"] = self.catalog_id
         return out
 
 
