@@ -320,7 +320,8 @@ def markdown(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
         "",
         "## Vessel exclusion (segments where voxels were excluded)",
         "",
-        "| case | segment | lesion | excluded / core voxels | enhancement p75 before → after | mean before → after |",
+        "| case | segment | lesion | excluded core voxels / ROI voxels | enhancement p75 before → after "
+        "| mean before → after |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
