@@ -146,10 +146,10 @@ def run_job(job: Job) -> dict[str, Any]:
             deformable=settings.deformable,
             threads=settings.threads,
             report=settings.report,
+            ciss=inputs.ciss,
         )
-        for role, path in (("ciss", inputs.ciss), ("flair_post", inputs.flair_post)):
-            if path is not None:
-                options.extra_warnings.append(f"{role} {path.name} was found but is not yet used for measurement")
+        if inputs.flair_post is not None:
+            options.extra_warnings.append(f"{inputs.flair_post.name} was found but is not yet used for measurement")
         analysis = run_analysis(inputs.pre, inputs.post, options)
         analysis.findings["bids"] = {
             "participant_id": f"sub-{inputs.participant}",
