@@ -20,25 +20,11 @@ from typing import Any
 from cnmri import __version__
 from cnmri.cohort.bids import is_control, read_participants, strip_prefix
 from cnmri.errors import InputError
+from cnmri.report.writers import SEGMENT_FIELDS
 
 _log = logging.getLogger(__name__)
 
-MEASUREMENT_COLUMNS = (
-    "participant_id",
-    "session_id",
-    "group",
-    "nerve",
-    "side",
-    "segment",
-    "abnormal",
-    "physiologic_enhancement",
-    "enhancement",
-    "enhancement_ratio",
-    "thickness_mm",
-    "asymmetry",
-    "z",
-    "z_thickness",
-)
+MEASUREMENT_COLUMNS = ("participant_id", "session_id", "group", *SEGMENT_FIELDS)
 NERVE_COLUMNS = ("participant_id", "session_id", "group", "nerve", "side", "abnormal", "score", "abnormal_segments")
 
 

@@ -23,22 +23,21 @@ from cnmri.io.outputs import write_json_atomic, write_text_atomic
 if TYPE_CHECKING:
     from cnmri.pipeline import Analysis
 
-SEGMENT_COLUMNS = (
+#: The per-segment values every table of cnmri shows (segments.tsv, the cohort tables, the web app).
+SEGMENT_FIELDS = (
     "nerve",
     "side",
     "segment",
     "abnormal",
     "physiologic_enhancement",
     "enhancement",
-    "enhancement_mean",
     "enhancement_ratio",
     "thickness_mm",
     "asymmetry",
     "z",
     "z_thickness",
-    "roi_voxels",
-    "reasons",
 )
+SEGMENT_COLUMNS = (*SEGMENT_FIELDS[:6], "enhancement_mean", *SEGMENT_FIELDS[6:], "roi_voxels", "reasons")
 
 
 def findings_schema() -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from cnmri.errors import InputError
+from cnmri.report.writers import SEGMENT_FIELDS
 
 #: Images a study may have for the viewer (written by ``cnmri analyze``), in the order the viewer offers them.
 VOLUME_FILES: dict[str, str] = {
@@ -303,19 +304,6 @@ def _label_centres_mm(ref: StudyRef) -> dict[int, list[float]]:
     return centres
 
 
-SEGMENT_FIELDS = (
-    "nerve",
-    "side",
-    "segment",
-    "abnormal",
-    "physiologic_enhancement",
-    "enhancement",
-    "enhancement_ratio",
-    "thickness_mm",
-    "asymmetry",
-    "z",
-    "z_thickness",
-)
 
 
 def _segment_rows(ref: StudyRef, findings: dict[str, Any]) -> list[dict[str, Any]]:
