@@ -20,4 +20,4 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
-	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/bench_pipeline.py
