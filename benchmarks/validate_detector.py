@@ -266,7 +266,14 @@ def _findings(prepared: Any, atlas: Atlas, normative: Any) -> dict[str, Any]:
 
 def _load(path: Path) -> Any:
     with path.open("rb") as handle:
-        return pickle.load(handle)
+        prepared = pickle.load(handle)
+    if "placement" not in prepared.__dict__:
+        # prepared before course refinement existed: refine now, as prepare_subject does today
+        from cnmri.pipeline import refine_courses
+
+        prepared.__dict__.update(atlas_segments=[], placement={})
+        prepared = refine_courses(prepared)
+    return prepared
 
 
 def _normative(calibration: str, cases: list[Case], work: Path, atlas: Atlas) -> Any:
