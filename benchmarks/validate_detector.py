@@ -80,6 +80,39 @@ def _realism(model: str, snr: float | None, voxel_mm: tuple[float, float, float]
     return realism
 
 
+#: Cases per size: controls, seed-pattern and random-lesion cases per model, calibration controls per
+#: model, and on the second head controls, seed-pattern and single-lesion cases.
+SIZES: dict[str, dict[str, int]] = {
+    "quick": {
+        "controls": 2,
+        "seed": 1,
+        "random": 1,
+        "calibration": 3,
+        "head_controls": 2,
+        "head_seed": 1,
+        "head_singles": 1,
+    },
+    "medium": {
+        "controls": 6,
+        "seed": 2,
+        "random": 3,
+        "calibration": 6,
+        "head_controls": 4,
+        "head_seed": 2,
+        "head_singles": 2,
+    },
+    "full": {
+        "controls": 8,
+        "seed": 2,
+        "random": 8,
+        "calibration": 10,
+        "head_controls": 4,
+        "head_seed": 2,
+        "head_singles": 4,
+    },
+}
+
+
 def _voxel(rng: np.random.Generator, full: bool) -> tuple[float, float, float] | None:
     if full:
         return None
@@ -99,10 +132,15 @@ def _random_lesions(rng: np.random.Generator, contrast: float) -> tuple[LesionSp
     return tuple(lesions)
 
 
-def case_plan(full: bool, calibrate: tuple[str, ...]) -> list[Case]:
-    """Every case, fully determined by the mode (quick or full) and the calibration models."""
-    n_controls, n_seed, n_random = (8, 2, 8) if full else (2, 1, 1)
-    n_calibration = 10 if full else 3
+def case_plan(size: str | bool, calibrate: tuple[str, ...]) -> list[Case]:
+    """Every case, fully determined by the size (quick, medium or full) and the calibration models.
+
+    Quick and medium draw coarser voxels (0.8–1.2 mm) than full (the standard suite's 0.5–1.0 mm) and
+    keep to the headline conditions; full also sweeps below them."""
+    size = ("full" if size else "quick") if isinstance(size, bool) else size
+    full = size == "full"
+    n = SIZES[size]
+    n_controls, n_seed, n_random, n_calibration = n["controls"], n["seed"], n["random"], n["calibration"]
     cases: list[Case] = []
     for m_index, model in enumerate(MODELS):
         base_seed = 7000 + 1000 * m_index
@@ -143,7 +181,7 @@ def case_plan(full: bool, calibrate: tuple[str, ...]) -> list[Case]:
                 )
             )
     # The second real head: controls, the seed pattern, single lesions (physiology B and C alternate).
-    head_controls, head_seed, head_singles = (4, 2, 4) if full else (2, 1, 1)
+    head_controls, head_seed, head_singles = n["head_controls"], n["head_seed"], n["head_singles"]
     singles = (("CN5", "left"), ("CN7", "right"), ("CN3", "right"), ("CN8", "left"))
     for i in range(head_controls):
         model = "BC"[i % 2]
@@ -337,7 +375,7 @@ def summarise(scores: list[tuple[Case, CaseScore]]) -> dict[str, Any]:
     }
 
 
-def score(cases: list[Case], work: Path, out: Path, calibrations: tuple[str, ...], full: bool) -> dict[str, Any]:
+def score(cases: list[Case], work: Path, out: Path, calibrations: tuple[str, ...], size: str) -> dict[str, Any]:
     atlas = load_atlas()
     tests = [c for c in cases if c.role != "calibration" and _prepared_path(work, c.case_id).exists()]
     missing = [c.case_id for c in cases if c.role != "calibration" and not _prepared_path(work, c.case_id).exists()]
@@ -388,7 +426,7 @@ def score(cases: list[Case], work: Path, out: Path, calibrations: tuple[str, ...
     metrics = {
         "schema_version": "1",
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "mode": "full" if full else "quick",
+        "mode": size,
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
         "headline_conditions": {"min_contrast_wm": MIN_CONTRAST, "min_snr": MIN_SNR},
         "cases_scored": len(tests),
@@ -520,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=("generate", "prepare", "score", "all", "plan"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnmri-validation"), help="cases and prepared cache")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "validation")
-    parser.add_argument("--full", action="store_true", help="the full case set (default: quick, ~4 per model)")
+    parser.add_argument("--full", action="store_true", help="the full case set (same as --size full)")
+    parser.add_argument("--size", choices=tuple(SIZES), default="quick", help="how many cases (default quick)")
     parser.add_argument(
         "--calibrate",
         default="shipped",
@@ -533,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"--calibrate: unknown {bad}; allowed shipped, A, B, C", file=sys.stderr)
         return 2
-    cases = case_plan(args.full, tuple(c for c in calibrations if c in MODELS))
+    size = "full" if args.full else args.size
+    cases = case_plan(size, tuple(c for c in calibrations if c in MODELS))
     if args.only:
         wanted = set(args.only.split(","))
         work_cases = [c for c in cases if c.group in wanted]
@@ -551,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             generate([case], args.work)
             prepare([case], args.work)
     if args.action in ("score", "all"):
-        metrics = score(cases, args.work, args.out, calibrations, args.full)
+        metrics = score(cases, args.work, args.out, calibrations, size)
         for cal, block in metrics["calibrations"].items():
             for group, s in block["test_sets"].items():
                 print(cal, group, json.dumps({k: v for k, v in s.items() if not isinstance(v, dict)}))

@@ -36,7 +36,13 @@ from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
 from cnmri.measure.course import NOT_REFINED, Placement, prepare_ciss, refine_cisternal_courses
-from cnmri.measure.features import SegmentMeasurement, measure_segment, reference_scale, study_noise_sd
+from cnmri.measure.features import (
+    SegmentMeasurement,
+    far_side_enhancement,
+    measure_segment,
+    reference_scale,
+    study_noise_sd,
+)
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
 from cnmri.measure.vessels import VesselExclusion, find_vessels, is_vessel_segment
@@ -402,10 +408,32 @@ def assess_segments(
     noise_sd = getattr(prepared, "noise_sd", None)  # absent from subjects pickled by older versions
     segments = _assemble_segments(atlas, measurements, normative, prepared.mode, noise_sd, sequence)
     _record_course_and_vessels(segments, prepared, measurements, vessels)
-    attribute_adjacent_findings(segments, adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM))
+    adjacent = adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM)
+    attribute_adjacent_findings(segments, adjacent, _far_side_of_abnormal_pairs(prepared, segments, adjacent, vessels))
     apply_continuity(segments, {nerve: atlas.segment_names(nerve) for nerve in NERVES})
     attribute_shared_segments(segments)
     return segments
+
+
+def _far_side_of_abnormal_pairs(
+    prepared: PreparedSubject,
+    segments: list[dict[str, Any]],
+    adjacent: dict[str, list[str]],
+    vessels: dict[str, VesselExclusion],
+) -> dict[tuple[str, str], float | None]:
+    """Far-half enhancement (measure/features.py) of each abnormal segment beside an abnormal neighbour."""
+    abnormal = {s["key"] for s in segments if s["abnormal"]}
+    by_key = {s.key: s for s in prepared.segments}
+    out: dict[tuple[str, str], float | None] = {}
+    for key in abnormal:
+        for other in adjacent.get(key, []):
+            if other in abnormal and key in by_key and other in by_key:
+                exclusion = vessels.get(key)
+                out[(key, other)] = far_side_enhancement(
+                    by_key[key], by_key[other], prepared.labels, prepared.post_n, prepared.pre_n,
+                    exclude=exclusion.mask if exclusion is not None else None,
+                )[0]
+    return out
 
 
 def _find_vessels(prepared: PreparedSubject) -> dict[str, VesselExclusion]:

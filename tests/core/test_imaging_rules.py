@@ -43,8 +43,11 @@ def test_physiologic_thickening_must_exceed_the_reference_and_the_other_side() -
     assert judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, 2.4).abnormal
     # the other side is as thick: bilateral enlargement short of a mass is not called here
     assert not judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, 3.4).abnormal
-    # other side not measurable: the reference decides
-    assert judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, None).abnormal
+    # other side not measurable: no side comparison, so thickening short of a mass is not called ...
+    unpaired = judge_segment(True, 0.8, 1.0, 3.5, 3.6, 2.4, None)
+    assert not unpaired.abnormal and any("could not be measured" in r for r in unpaired.reasons)
+    # ... and a mass is (z ≥ 5 and ≥ 2.5 mm over the reference)
+    assert judge_segment(True, 0.8, 1.0, 5.5, 5.2, 2.4, None).abnormal
     # a mass is abnormal even when both sides are enlarged
     assert judge_segment(True, 0.8, 1.0, 6.0, 5.2, 2.4, 5.0).abnormal
     # thicker than the other side but within the reference: not abnormal

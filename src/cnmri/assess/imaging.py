@@ -193,9 +193,14 @@ def _judge_physiologic(
     zt = z_thickness if z_thickness is not None else 0.0
     ze = z if z is not None else 0.0
     over_reference = _thickened(z_thickness, thickness_mm, thickness_ref_mm, THICKNESS_Z, MIN_THICKENING_MM)
+    # Thickening in a compartment that enhances normally is judged against the other side (the plexus and
+    # dura vary between people far more than between the two sides of one person; asymmetry is what the
+    # facial-nerve series weigh, Gebarski 1992, Martin-Duverneuil 1997, knowledge base §2.1). When the
+    # other side cannot be measured there is no such comparison: only a mass is called.
     over_other = (
-        other_thickness_mm is None
-        or (thickness_mm is not None and thickness_mm - other_thickness_mm >= MIN_SIDE_THICKENING_MM)
+        other_thickness_mm is not None
+        and thickness_mm is not None
+        and thickness_mm - other_thickness_mm >= MIN_SIDE_THICKENING_MM
     )
     mass = _thickened(z_thickness, thickness_mm, thickness_ref_mm, MASS_THICKNESS_Z, MIN_MASS_MM)
     thick = over_reference and over_other
@@ -208,6 +213,12 @@ def _judge_physiologic(
         reasons.append(
             f"thickened in a normally enhancing compartment: {thickness_mm:.1f} mm vs reference "
             f"{thickness_ref_mm:.1f} mm (z {zt:.1f}){other}"
+        )
+    elif over_reference and other_thickness_mm is None:
+        reasons.append(
+            f"thicker than the reference (z {zt:.1f}) but the other side could not be measured: in a normally "
+            f"enhancing compartment only a mass (z ≥ {MASS_THICKNESS_Z:g}, ≥ {MIN_MASS_MM:g} mm over the "
+            "reference) is called without a side comparison"
         )
     elif over_reference:
         reasons.append(
@@ -314,15 +325,26 @@ SPILLOVER_RATIO = 0.75
 SPILLOVER_MARGIN_MM = 1.0
 
 
-def attribute_adjacent_findings(segments: list[dict[str, Any]], adjacent: dict[str, list[str]]) -> None:
-    """Withdraw abnormal calls explained by an adjacent, more strongly enhancing nerve (in place).
+def attribute_adjacent_findings(
+    segments: list[dict[str, Any]],
+    adjacent: dict[str, list[str]],
+    far_side: Mapping[tuple[str, str], float | None] | None = None,
+) -> None:
+    """Withdraw abnormal calls explained by an adjacent, abnormal nerve (in place).
 
     ``adjacent`` maps a segment key to the keys of other nerves' segments on the same side whose ROIs
-    touch it. Segments listed in ``shared_with`` (the jugular foramen) are handled by
-    :func:`attribute_shared_segments`.
+    touch it. A segment's call is attributed to its neighbour when
+
+    * its enhancement is below :data:`SPILLOVER_RATIO` of the neighbour's, or
+    * (cisternal and canalicular segments) ``far_side[(key, neighbour key)]``, the enhancement of the half
+      of its ROI facing away from the neighbour (:func:`cnmri.measure.features.far_side_enhancement`), no
+      longer meets the non-physiologic rule: the enhancement comes from the neighbour's side only.
+
+    Of two neighbours that would each be attributed to the other, the more enhancing one keeps its call.
+    Segments listed in ``shared_with`` (the jugular foramen) are handled by :func:`attribute_shared_segments`.
     """
     by_key = {s["key"]: s for s in segments}
-    withdrawn: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    candidates: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {}
     for seg in segments:
         if not seg["abnormal"] or seg.get("shared_with") or seg.get("enhancement") is None:
             continue
@@ -330,18 +352,42 @@ def attribute_adjacent_findings(segments: list[dict[str, Any]], adjacent: dict[s
             other = by_key.get(other_key)
             if other is None or not other["abnormal"] or other.get("enhancement") is None:
                 continue
-            if seg["enhancement"] < SPILLOVER_RATIO * other["enhancement"]:
-                withdrawn.append((seg, other))
+            reason = _spillover_reason(seg, other, (far_side or {}).get((seg["key"], other_key)))
+            if reason:
+                candidates[seg["key"]] = (seg, other, reason)
                 break
-    for seg, other in withdrawn:
+    for key, (seg, other, reason) in candidates.items():
+        mutual = candidates.get(other["key"])
+        if mutual is not None and mutual[1]["key"] == key and seg["enhancement"] >= other["enhancement"]:
+            continue
         seg["abnormal"] = False
         seg["_evidence_z"] = min(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
         seg["reasons"].append(
-            f"enhancement ({seg['enhancement']:.2f}) is less than {SPILLOVER_RATIO:.0%} of the adjacent "
-            f"{other['nerve']} {other['segment']} ({other['enhancement']:.2f}): attributed to {other['nerve']} "
-            "(the nerves cannot be separated at this resolution; review the images)"
+            f"{reason}: attributed to {other['nerve']} (the nerves cannot be separated at this resolution; "
+            "review the images)"
         )
         seg["attributed_to"] = other["key"]
+
+
+def _spillover_reason(seg: dict[str, Any], other: dict[str, Any], far: float | None) -> str | None:
+    """Why ``seg``'s finding is partial volume of ``other``, or None when it stands on its own."""
+    if seg["enhancement"] < SPILLOVER_RATIO * other["enhancement"]:
+        return (
+            f"enhancement ({seg['enhancement']:.2f}) is less than {SPILLOVER_RATIO:.0%} of the adjacent "
+            f"{other['nerve']} {other['segment']} ({other['enhancement']:.2f})"
+        )
+    if far is None or seg.get("rule") != RULE_NON_PHYSIOLOGIC:
+        return None
+    detail = seg.get("computed_from") or {}
+    location, scale = detail.get("z_location"), detail.get("z_scale")
+    z_far = (far - location) / scale if location is not None and scale else None
+    if far >= MIN_ENHANCEMENT_UNITS and (z_far is None or z_far >= NON_PHYSIOLOGIC_Z):
+        return None
+    z_text = f", z {z_far:.1f}" if z_far is not None else ""
+    return (
+        f"the half of the ROI facing away from the adjacent {other['nerve']} {other['segment']} does not "
+        f"enhance abnormally ({far:.2f} reference units{z_text}; whole ROI {seg['enhancement']:.2f})"
+    )
 
 
 def attribute_shared_segments(segments: list[dict[str, Any]]) -> None:

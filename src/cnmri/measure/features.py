@@ -230,3 +230,44 @@ def measure_segment(
         core_voxels=int(mask.sum()),
         excluded_voxels=excluded_voxels,
     )
+
+
+def far_side_enhancement(
+    segment: SubjectSegment,
+    neighbour: SubjectSegment,
+    labels: NDArray[np.int16],
+    post_n: Volume,
+    pre_n: Volume | None,
+    exclude: NDArray[np.bool_] | None = None,
+) -> tuple[float | None, int]:
+    """Enhancement of the half of ``segment``'s ROI that faces away from ``neighbour``, and its voxels.
+
+    Partial volume of an enhancing, thickened neighbour (a CN7 lesion of 2–3 mm beside a CN8 of 1 mm, a
+    few millimetres apart in the cerebellopontine angle) falls off with distance from *its* centreline, so
+    it brightens the near half of this segment's ROI and barely reaches the far half. A nerve that is
+    itself infiltrated enhances across its whole cross-section, the far half included. Far half: ROI
+    voxels at least as far from the neighbour's centreline as their nearest point on this segment's own
+    centreline is. Same statistic as ``enhancement`` (75th percentile of post − pre, or post − 1).
+    None when fewer than 3 such voxels lie in the image.
+    """
+    from cnmri.measure.roi import distance_to_polyline
+
+    roi = labels == segment.label
+    if exclude is not None and (roi & ~exclude).sum() >= 3:
+        roi &= ~exclude
+    index = np.argwhere(roi)
+    if len(index) < 3 or len(neighbour.points_mm) < 2 or len(segment.points_mm) < 2:
+        return None, 0
+    world = post_n.voxel_to_world(index.astype(float))
+    _, piece, fraction = distance_to_polyline(world, segment.points_mm)
+    pts = segment.points_mm
+    own = pts[piece] * (1.0 - fraction)[:, None] + pts[piece + 1] * fraction[:, None]
+    voxel_to_neighbour, _, _ = distance_to_polyline(world, neighbour.points_mm)
+    centre_to_neighbour, _, _ = distance_to_polyline(own, neighbour.points_mm)
+    far = voxel_to_neighbour >= centre_to_neighbour
+    if int(far.sum()) < 3:
+        return None, int(far.sum())
+    at = tuple(index[far].T)
+    post_values = post_n.data[at].astype(np.float64)
+    values = post_values - pre_n.data[at].astype(np.float64) if pre_n is not None else post_values - 1.0
+    return float(np.percentile(values, ENHANCEMENT_PERCENTILE)), int(far.sum())
