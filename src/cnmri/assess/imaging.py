@@ -60,7 +60,8 @@ ASYMMETRY_FLOOR = 0.1
 #: 1: 90th-percentile enhancement. 2: upper-quartile enhancement, 1 mm spill-over adjacency margin.
 #: 3: normative schema 2 (inflated, floored, noise-aware scale); compartment rules (intensity alone never
 #: abnormal where enhancement is physiologic; thickening, mass, continuity); sequence-aware CN7.
-RULES_VERSION = "3"
+#: 4: spill-over also judged by the far half of the ROI; physiologic thickening needs a measured other side.
+RULES_VERSION = "4"
 
 SEQUENCES = ("3d-gre", "3d-tse", "2d-se", "unknown")
 RULE_NON_PHYSIOLOGIC = "non_physiologic"
