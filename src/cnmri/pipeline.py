@@ -612,6 +612,7 @@ def _assemble_segments(
                 "enhancement_mean": _round(m.enhancement_mean),
                 "enhancement_ratio": _round(m.enhancement_ratio),
                 "thickness_mm": _round(m.thickness_mm, 2),
+                "nodularity_ratio": _round(m.nodularity_ratio, 2),
                 "asymmetry": _round(asymmetry_index(m.enhancement, other.enhancement if other else None)),
                 "z": _round(z, 2),
                 "z_thickness": _round(z_thick, 2),
@@ -629,6 +630,8 @@ def _assemble_segments(
                     "roi_voxels": m.roi_voxels,
                     "roi_volume_mm3": round(m.roi_volume_mm3, 1),
                     "thickness_cross_sections": m.thickness_points,
+                    "nodularity_ratio": "largest over median half-maximum cross-section diameter along the "
+                    "segment (reported, not used by the rules)",
                     "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
                     "z_reference": f"{ns_key} ({mode})",
                     "z_location": _round(z_detail[1], 4) if z_detail else None,

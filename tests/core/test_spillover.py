@@ -96,3 +96,20 @@ def test_of_two_mutual_spillovers_the_stronger_nerve_keeps_its_call() -> None:
     far = {(cn8["key"], cn7["key"]): 0.05, (cn7["key"], cn8["key"]): 0.08}
     attribute_adjacent_findings([cn7, cn8], adjacent, far)
     assert cn7["abnormal"] and not cn8["abnormal"]
+
+
+def test_nodularity_ratio_separates_a_nodule_from_a_smooth_thickened_nerve() -> None:
+    from cnmri.measure.features import cross_section_profile, nodularity_ratio
+
+    image = grid(30.0, (0.5, 0.5, 0.5))
+    course = line((0.0, -10.0, 0.0), (0.0, 10.0, 0.0))
+    smooth = tube_fraction(image, course, 1.2)
+    nodule = np.maximum(smooth, tube_fraction(image, line((0.0, -1.5, 0.0), (0.0, 1.5, 0.0)), 2.6))
+    segment = SubjectSegment("CN7-left-cisternal", 1, course, np.full(2, 3.5))
+    ratios = {}
+    for name, data in (("smooth", smooth), ("nodular", nodule)):
+        diameters, _ = cross_section_profile(image.with_data(data.astype(np.float32)), segment)
+        ratios[name] = nodularity_ratio(diameters)
+    assert ratios["smooth"] is not None and ratios["smooth"] < 1.15
+    assert ratios["nodular"] is not None and ratios["nodular"] > 1.6
+    assert nodularity_ratio([2.0, 2.1, 2.0]) is None, "too few cross-sections to judge a shape"

@@ -56,6 +56,8 @@ class SegmentMeasurement:
     core_voxels: int = 0
     #: core voxels left out of the enhancement figures (``exclude`` of :func:`measure_segment`)
     excluded_voxels: int = 0
+    #: largest over median cross-section diameter (:func:`nodularity_ratio`); None when not measurable
+    nodularity_ratio: float | None = None
 
 
 def reference_scale(volume: Volume, mask: NDArray[np.bool_]) -> float:
@@ -138,12 +140,38 @@ def cross_section_diameter(
 
 def segment_thickness(image: Volume, segment: SubjectSegment, step_mm: float = 1.0) -> tuple[float | None, int]:
     """Median cross-sectional diameter along the centreline and the number of valid cross-sections."""
+    return _median_thickness(*cross_section_profile(image, segment, step_mm))
+
+
+#: Cross-sections needed before the profile's shape (nodularity) is reported.
+MIN_NODULARITY_SECTIONS = 4
+
+
+def nodularity_ratio(diameters: list[float]) -> float | None:
+    """Largest cross-section diameter over the median one: 1 for a smooth tube, above it for a nodule.
+
+    Smooth versus nodular thickening is how leptomeningeal and perineural spread is described (knowledge
+    base §2.1 weighs nodularity; §5 describes leukemic infiltration as smooth or nodular thickening).
+    Reported, not yet a rule: no normative spread of this ratio exists. None below
+    :data:`MIN_NODULARITY_SECTIONS` sections.
+    """
+    if len(diameters) < MIN_NODULARITY_SECTIONS:
+        return None
+    median = float(np.median(diameters))
+    return float(max(diameters) / median) if median > 0 else None
+
+
+def cross_section_profile(
+    image: Volume, segment: SubjectSegment, step_mm: float = 1.0
+) -> tuple[list[float], int]:
+    """Half-maximum diameters of the valid cross-sections every ``step_mm`` along the centreline, and
+    the number of stations tried."""
     points = segment.points_mm
     lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
     cumulative = np.concatenate([[0.0], np.cumsum(lengths)])
     total = float(cumulative[-1])
     if total <= 0:
-        return None, 0
+        return [], 0
     stations = np.arange(step_mm / 2, total, step_mm)
     diameters: list[float] = []
     for s in stations:
@@ -154,10 +182,7 @@ def segment_thickness(image: Volume, segment: SubjectSegment, step_mm: float = 1
         d = cross_section_diameter(image, center, points[i + 1] - points[i], radius)
         if d is not None:
             diameters.append(d)
-    needed = max(2, int(np.ceil(0.4 * len(stations))))
-    if len(diameters) < needed:
-        return None, len(diameters)
-    return float(np.median(diameters)), len(diameters)
+    return diameters, len(stations)
 
 
 def measure_segment(
@@ -213,7 +238,8 @@ def measure_segment(
         enhancement = float(np.percentile(post_values - 1.0, ENHANCEMENT_PERCENTILE))
         enhancement_mean = float((post_values - 1.0).mean())
         ratio = None
-    thickness, n_points = segment_thickness(post_n, segment)
+    diameters, stations = cross_section_profile(post_n, segment)
+    thickness, n_points = _median_thickness(diameters, stations)
     if thickness is None:
         notes.append("thickness not measurable: no nerve cross-section stands out of its surroundings")
     return SegmentMeasurement(
@@ -229,7 +255,15 @@ def measure_segment(
         notes=tuple(notes),
         core_voxels=int(mask.sum()),
         excluded_voxels=excluded_voxels,
+        nodularity_ratio=nodularity_ratio(diameters) if thickness is not None else None,
     )
+
+
+def _median_thickness(diameters: list[float], stations: int) -> tuple[float | None, int]:
+    needed = max(2, int(np.ceil(0.4 * stations)))
+    if len(diameters) < needed:
+        return None, len(diameters)
+    return float(np.median(diameters)), len(diameters)
 
 
 def far_side_enhancement(
