@@ -9,8 +9,9 @@ case (load, N4, co-registration, template registration, atlas warp: the slow par
 then ``assess_study`` against a normative reference, which is cheap, so the detector can be re-scored in
 seconds after every change to measurement or rules.
 
-    # everything (quick: ~4 cases per model + 4 on the second head; --full for the larger set)
-    python benchmarks/validate_detector.py all --work /tmp/cnmri-validation
+    # everything (quick: 4 test cases per model + 4 on the second head; --size medium: 11 per model + 8
+    # on the head; --size full: 18 per model at the standard suite's finer voxels + 10 on the head)
+    python benchmarks/validate_detector.py all --work /tmp/cnmri-validation --size medium
     # after a detector change: re-score only (no registration), optionally leave-one-model-out
     python benchmarks/validate_detector.py score --work /tmp/cnmri-validation --calibrate shipped
     # calibration controls of B and C too, for the full leave-one-model-out table
@@ -96,7 +97,7 @@ SIZES: dict[str, dict[str, int]] = {
         "controls": 6,
         "seed": 2,
         "random": 3,
-        "calibration": 6,
+        "calibration": 3,
         "head_controls": 4,
         "head_seed": 2,
         "head_singles": 2,
