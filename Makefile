@@ -2,7 +2,7 @@
 VENV ?= .venv
 DEMO_OUT ?= demo_out
 
-.PHONY: install install-test demo test lint bench
+.PHONY: install install-test demo test test-fast lint bench
 install:
 	@bash scripts/bootstrap.sh
 
@@ -12,7 +12,12 @@ install-test:
 demo: install
 	$(VENV)/bin/cnmri demo -o $(DEMO_OUT) --force
 
+# every test, the slow ones included (-m "" lifts the default -m "not slow" of pyproject.toml)
 test: install-test
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m ""
+
+# the fast tests only: no full analysis, server or phantom dataset (a few minutes)
+test-fast: install-test
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: install

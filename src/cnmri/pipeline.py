@@ -147,34 +147,14 @@ def _check_overlap(pre: Volume, post: Volume) -> None:
         )
 
 
-#: Skull-base landmarks of the atlas reported in subject space, so a benchmark that knows the true
-#: deformation can score registration error at the places that matter.
-QC_LANDMARKS = (
-    "porus_acusticus",
-    "iac_fundus",
-    "geniculate_ganglion",
-    "stylomastoid_foramen",
-    "jugular_foramen_mid",
-    "hypoglossal_canal_entry",
-    "foramen_ovale",
-    "meckel_cave_centre",
-    "dorello_canal_entry",
-)
-
-
-def _qc_landmarks() -> dict[str, np.ndarray]:
-    from cnmri.atlas import build
-
-    return {f"atlas_{name}_{side}": build.landmark(name, side) for name in QC_LANDMARKS for side in ("left", "right")}
-
-
 def _map_atlas(reg: TemplateRegistration, atlas: Atlas) -> tuple[list[SubjectSegment], list[tuple[np.ndarray, float]]]:
     from cnmri.preprocess.registration import map_template_points
 
     all_points = [seg.points_mm for seg in atlas.segments]
     ref_points = [r.center_mm.reshape(1, 3) for r in atlas.reference_regions]
-    landmarks = _qc_landmarks()
-    stacked = np.concatenate(all_points + ref_points + [np.stack(list(landmarks.values()))], axis=0)
+    landmarks = dict(atlas.qc_landmarks)  # from the atlas file (qc_landmarks); a user's atlas may have none
+    qc_points = [np.stack(list(landmarks.values()))] if landmarks else []
+    stacked = np.concatenate(all_points + ref_points + qc_points, axis=0)
     mapped = map_template_points(reg, stacked)
     n_fixed = len(stacked) - len(landmarks)
     reg.landmarks = {

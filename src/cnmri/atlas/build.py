@@ -330,6 +330,21 @@ REFERENCE_REGIONS: tuple[dict[str, Any], ...] = (
 
 SIDES: tuple[str, ...] = ("right", "left")
 
+#: Skull-base landmarks whose subject-space position every analysis reports (findings.json
+#: ``registration.skull_base_landmarks_*``), so a benchmark that knows the true deformation can score
+#: the registration error where it matters. Written to the atlas file as ``qc_landmarks``.
+QC_LANDMARKS: tuple[str, ...] = (
+    "porus_acusticus",
+    "iac_fundus",
+    "geniculate_ganglion",
+    "stylomastoid_foramen",
+    "jugular_foramen_mid",
+    "hypoglossal_canal_entry",
+    "foramen_ovale",
+    "meckel_cave_centre",
+    "dorello_canal_entry",
+)
+
 
 def landmark(name: str, side: str) -> NDArray[np.float64]:
     """Coordinates (RAS mm) of a named landmark on one side (midline landmarks ignore ``side``)."""
@@ -383,6 +398,15 @@ def build_segment(spec: SegmentSpec, side: str) -> dict[str, Any]:
     return entry
 
 
+def qc_landmarks() -> dict[str, list[float]]:
+    """``atlas_<landmark>_<side>`` -> template RAS mm of every QC landmark, left before right."""
+    return {
+        f"atlas_{name}_{side}": [float(v) for v in landmark(name, side)]
+        for name in QC_LANDMARKS
+        for side in ("left", "right")
+    }
+
+
 def build_atlas() -> dict[str, Any]:
     """The whole atlas as the JSON payload :func:`cnmri.atlas.model.parse_atlas` reads."""
     segments = [build_segment(spec, side) for spec in SEGMENTS for side in SIDES]
@@ -391,6 +415,7 @@ def build_atlas() -> dict[str, Any]:
         "space": SPACE,
         "segments": segments,
         "reference_regions": [dict(r) for r in REFERENCE_REGIONS],
+        "qc_landmarks": qc_landmarks(),
         "notes": {
             "template": TEMPLATE_FILE,
             "coordinates": "world RAS millimetres of the template: +x = subject right, +y anterior, "

@@ -87,6 +87,8 @@ class Atlas:
     segments: tuple[Segment, ...]
     reference_regions: tuple[ReferenceRegion, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+    #: Named template points (RAS mm) whose subject position each analysis reports for registration QC.
+    qc_landmarks: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
     def segment(self, nerve: str, side: Side | str, name: str) -> Segment:
         side = Side(side)
@@ -149,6 +151,24 @@ def _parse_segment(raw: dict[str, Any], where: str) -> Segment:
     return seg
 
 
+def _parse_qc_landmarks(raw: Any, where: str) -> dict[str, NDArray[np.float64]]:
+    """``qc_landmarks``: a mapping of name -> [x, y, z] (finite RAS mm); absent means none."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputError(f"atlas {where}: qc_landmarks must map each landmark name to [x, y, z]")
+    out: dict[str, NDArray[np.float64]] = {}
+    for name, point in raw.items():
+        try:
+            value = np.asarray(point, dtype=np.float64)
+        except (TypeError, ValueError):
+            value = np.empty(0)
+        if value.shape != (3,) or not np.isfinite(value).all():
+            raise InputError(f"atlas {where}: qc_landmarks.{name} must be three finite numbers [x, y, z] in mm")
+        out[str(name)] = value
+    return out
+
+
 def parse_atlas(payload: dict[str, Any], where: str = "<memory>") -> Atlas:
     segments = tuple(_parse_segment(raw, where) for raw in payload.get("segments", []))
     if not segments:
@@ -172,6 +192,7 @@ def parse_atlas(payload: dict[str, Any], where: str = "<memory>") -> Atlas:
         segments=segments,
         reference_regions=refs,
         notes=dict(payload.get("notes", {})),
+        qc_landmarks=_parse_qc_landmarks(payload.get("qc_landmarks"), where),
     )
 
 

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import colormaps, patheffects
+from matplotlib.axes import Axes
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -273,7 +274,7 @@ def compose_key_panels(
 _STROKE = [patheffects.withStroke(linewidth=2.2, foreground="black")]
 
 
-def _decorate(ax: plt.Axes, panel: Panel, scale_mm: float = 10.0) -> None:
+def _decorate(ax: Axes, panel: Panel, scale_mm: float = 10.0) -> None:
     """Orientation letters, scale bar and title on an image axis."""
     h, w = panel.grid.shape
     left, right, top, bottom = ORIENTATION_LETTERS[panel.grid.plane]

@@ -1,8 +1,9 @@
 """CNS status in acute lymphoblastic leukemia under the published frameworks.
 
 COG is the default; NCCN, AIEOP-BFM (with its separate TLP+ and TLP− categories) and St Jude are computed
-beside it. Every rule below carries its source; :data:`RULES` is the single table of them and
-``docs/clinical.md`` lists it for readers.
+beside it. The rule texts and their sources are data (``cnmri/data/cns_rules_v1.yaml``, each rule with
+its source next to it, schema-checked when loaded); :data:`RULES` holds them and ``docs/clinical.md``'s
+table is generated from the file (``python -m cnmri.docs_tables``). The decisions are this code.
 
 The decision uses, in this order:
 
@@ -26,7 +27,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+import yaml
+from pydantic import Field
+
 from cnmri.assess.clinical.model import ClinicalCase
+from cnmri.ruledata import RuleDataError, StrictModel, parse_rule_data, read_data_text
 
 Framework = Literal["COG", "NCCN", "BFM", "StJude"]
 Boundary = Literal["gt", "ge"]
@@ -61,140 +66,74 @@ class Rule:
     confidence: str  # H: primary source or guideline text seen; M: secondary; L: weak
 
 
-_NCI = "NCI PDQ Childhood ALL Treatment (CNS status definitions); Medscape 990113"
-_COG_TEMPLATE = "COG AALL0932/AALL1131/AALL1731 protocol template (author's knowledge, source text not seen)"
+RULES_FILE = "cns_rules_v1.yaml"
 
-RULES: dict[str, Rule] = {
-    rule.id: rule
-    for rule in (
-        Rule("cns1", "Cytospin without blasts: CNS1, regardless of the CSF white-cell count.", _NCI, "H"),
-        Rule("cns2", "CSF WBC <5/µL with blasts: CNS2.", _NCI, "H"),
-        Rule("cns3_csf", "CSF WBC ≥5/µL with blasts: CNS3.", _NCI + " (its '/mL' is a typo for /µL)", "H"),
-        Rule(
-            "cog_subclass",
-            "COG sub-classes: CNS2a <10 RBC, <5 WBC, blasts; CNS2b ≥10 RBC, <5 WBC, blasts; CNS2c ≥10 RBC, "
-            "≥5 WBC, blasts, Steinherz/Bleyer negative; CNS3a <10 RBC, ≥5 WBC, blasts; "
-            "CNS3b ≥10 RBC, ≥5 WBC, "
-            "blasts, Steinherz/Bleyer positive; CNS3c clinical signs alone (per µL).",
-            _COG_TEMPLATE + "; CNS2c logic confirmed by Medscape 990113",
-            "M",
-        ),
-        Rule(
-            "traumatic_tap",
-            "Traumatic lumbar puncture: CSF RBC ≥10/µL; bloody: ≥500/µL.",
-            "Howard SC et al., JAMA 2002;288:2001 (St Jude)",
-            "H",
-        ),
-        Rule(
-            "steinherz_bleyer",
-            "Steinherz/Bleyer: with a traumatic tap, CSF WBC ≥5/µL and blasts in the CSF, CNS3 if "
-            "(CSF WBC/CSF RBC) > 2 × (blood WBC/blood RBC), otherwise CNS2. Per µL throughout.",
-            "Medscape 990113 ('greater than 2 times'); COG reads >2×",
-            "H",
-        ),
-        Rule(
-            "steinherz_bleyer_ge",
-            "NCCN wording of the Steinherz/Bleyer comparison: CSF ratio at least 2-fold the blood ratio (≥).",
-            "NCCN ALL guideline as quoted secondarily (source text not seen)",
-            "L",
-        ),
-        Rule(
-            "sb_needs_blood_blasts",
-            "The Steinherz/Bleyer algorithm is used only if the patient has leukemic cells in the peripheral "
-            "blood; without circulating blasts, blood contamination cannot explain blasts in the CSF, so a "
-            "traumatic tap with ≥5 WBC/µL and blasts is CNS3.",
-            _COG_TEMPLATE + " ('if the patient has leukemic cells in the peripheral blood')",
-            "M",
-        ),
-        Rule(
-            "palsy_cog",
-            "Clinical signs of CNS leukemia (cranial nerve palsy, brain or eye involvement, hypothalamic "
-            "syndrome) make the status CNS3 (COG CNS3c) whatever the CSF shows.",
-            "Medscape 990113; NCCN wording as quoted secondarily; " + _COG_TEMPLATE,
-            "M",
-        ),
-        Rule(
-            "palsy_bfm",
-            "Cranial nerve palsy makes the status CNS3 even with negative CSF; an intracerebral mass on "
-            "CT/MRI is CNS3.",
-            "AIEOP-BFM ALL protocols (author's knowledge, source text not seen)",
-            "M",
-        ),
-        Rule(
-            "tlp_bfm",
-            "A traumatic tap (≥10 RBC/µL) is kept apart from CNS1–3: TLP+ with blasts, TLP− without.",
-            "Bürger B et al., J Clin Oncol 2003;21:184, doi:10.1200/JCO.2003.04.096",
-            "H",
-        ),
-        Rule(
-            "stjude",
-            "CNS3: ≥5 WBC/µL with blasts, or a cerebral mass, or a cranial nerve palsy (one paraphrase adds "
-            "'with leukemic cells in CSF', which is ambiguous).",
-            "Mahmoud HH et al., N Engl J Med 1993 (St Jude), as paraphrased",
-            "M",
-        ),
-        Rule(
-            "tlp_stjude",
-            "A traumatic tap with blasts is its own category (TLP+); two blast-contaminated taps carried a "
-            "5-year EFS of 46%.",
-            "Gajjar A et al., Blood 2000;96:3381; Howard SC et al., JAMA 2002;288:2001",
-            "H",
-        ),
-        Rule(
-            "palsy_tool",
-            "In ALL, a new cranial nerve palsy with no other explanation counts as CNS3 (COG 3c), also "
-            "when cytology is negative; this presumes the mimics in the differential are excluded.",
-            "Derived from the COG/NCCN, AIEOP-BFM and St Jude definitions; Chinese pediatric guideline "
-            "2014, doi:10.3760/cma.j.issn.0578-1310.2014.09.001",
-            "M",
-        ),
-        Rule(
-            "palsy_provisional",
-            "When a palsy or an imaging finding is the only CNS3 criterion and another cause leads the "
-            "differential, the status is indeterminate: CNS3c only if that cause is excluded.",
-            "The palsy rules presume an unexplained palsy (Chinese pediatric guideline 2014: 'other causes "
-            "excluded', doi:10.3760/cma.j.issn.0578-1310.2014.09.001); issue 15 safety review",
-            "M",
-        ),
-        Rule(
-            "mri_support",
-            "Cranial nerve thickening or enhancement on MRI supports CNS leukemia but is not part of any CNS "
-            "status definition; it never sets the category, and the mimics must be excluded.",
-            "EANO-ESMO type IIA 'probable' (Neuro-Oncol 2021;23:1100; validated in solid tumours only)",
-            "M",
-        ),
-        Rule(
-            "adult",
-            "CNS1–3 and Steinherz/Bleyer are paediatric frameworks. In adult ALL several groups treat any "
-            "blasts on a non-traumatic tap as CNS disease, whatever the cell count.",
-            "Ko SY et al., Int J Lab Hematol 2014;36:451 (adult ALL, blasts regardless of count); "
-            "Del Principe MI et al., Mediterr J Hematol Infect Dis 2014;6:e2014075",
-            "H",
-        ),
-        Rule(
-            "steroids_it",
-            "Systemic dexamethasone reaches the CSF, and intrathecal therapy acts there directly: after "
-            "either, a cytospin without blasts is less reassuring.",
-            "Balis FM et al., J Clin Oncol 1987;5:202 (CSF penetration of dexamethasone vs prednisolone)",
-            "M",
-        ),
-        Rule(
-            "flow",
-            "CSF flow cytometry is reported beside cytology; the CNS1–3 definitions remain cytospin-based. "
-            "FCM positivity (25% in NOPHO ALL2008) carried more relapses (16.5% vs 5.6%).",
-            "Thastrup M et al., Leukemia 2020, doi:10.1038/s41375-019-0570-1; Blood 2014;124:3799",
-            "H",
-        ),
-        Rule(
-            "repeat_lp",
-            "Enhancing nerves with negative cytology: repeat the lumbar puncture (≥5–10 mL, processed within "
-            "30 min) and add flow cytometry; cytospin misses more than half of cases because cells "
-            "degrade in CSF within hours.",
-            "Blood 2014;124:3799 (abstract); Pract Neurol 2024;24:503",
-            "H",
-        ),
-    )
-}
+#: Every rule id this module cites; the data file must hold exactly these.
+RULE_IDS_USED = frozenset(
+    {
+        "cns1",
+        "cns2",
+        "cns3_csf",
+        "cog_subclass",
+        "traumatic_tap",
+        "steinherz_bleyer",
+        "steinherz_bleyer_ge",
+        "sb_needs_blood_blasts",
+        "palsy_cog",
+        "palsy_bfm",
+        "tlp_bfm",
+        "stjude",
+        "tlp_stjude",
+        "palsy_tool",
+        "palsy_provisional",
+        "mri_support",
+        "adult",
+        "steroids_it",
+        "flow",
+        "repeat_lp",
+    }
+)
+
+
+class _RuleSpec(StrictModel):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    text: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    confidence: Literal["H", "M", "L"]
+
+
+class _RulesFile(StrictModel):
+    version: str = Field(min_length=1)
+    confidence_levels: dict[Literal["H", "M", "L"], str]
+    rules: list[_RuleSpec] = Field(min_length=1)
+
+
+def parse_rules(data: Any) -> tuple[str, dict[str, Rule]]:
+    """The version and the rules of a parsed rules file; errors name the file and the rule."""
+    spec = parse_rule_data(data, _RulesFile, RULES_FILE)
+    rules: dict[str, Rule] = {}
+    for index, item in enumerate(spec.rules):
+        if item.id in rules:
+            raise RuleDataError(f"{RULES_FILE}: rules[{index}] ({item.id}): duplicate id")
+        if item.id not in RULE_IDS_USED:
+            raise RuleDataError(f"{RULES_FILE}: rules[{index}] ({item.id}): not a rule the CNS status cites")
+        rules[item.id] = Rule(item.id, item.text, item.source, item.confidence)
+    missing = sorted(RULE_IDS_USED - set(rules))
+    if missing:
+        raise RuleDataError(f"{RULES_FILE}: rules: {', '.join(missing)} missing; the CNS status cites them")
+    return spec.version, rules
+
+
+def rules_data() -> Any:
+    """The shipped rules file, parsed (for the docs tables and tests)."""
+    try:
+        return yaml.safe_load(read_data_text(RULES_FILE))
+    except yaml.YAMLError as error:
+        raise RuleDataError(f"{RULES_FILE}: not valid YAML: {error}") from None
+
+
+#: The rules with their sources, in the order of the data file (cnmri/data/cns_rules_v1.yaml).
+RULES_VERSION, RULES = parse_rules(rules_data())
 
 
 @dataclass(frozen=True)
@@ -694,6 +633,8 @@ __all__ = [
     "FRAMEWORKS",
     "ON_THERAPY_PHASES",
     "RULES",
+    "RULES_FILE",
+    "RULES_VERSION",
     "Boundary",
     "Framework",
     "Leading",

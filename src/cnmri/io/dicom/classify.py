@@ -1,5 +1,9 @@
 """Identify the sequence of every series and choose the series each cnmri role uses.
 
+The words, sequence-name patterns, ImageType values and weights are data
+(``cnmri/data/dicom_vocabulary_v1.yaml``, loaded by :mod:`cnmri.io.dicom.vocabulary`); this module is
+the engine that weighs them together with the acquisition parameters.
+
 Every decision carries its reasons. Evidence, strongest first:
 
 - the contrast/bolus attributes (0018,0010…) and, in enhanced MR, ContrastBolusAgentAdministered;
@@ -23,6 +27,7 @@ from enum import StrEnum
 
 from cnmri.errors import InputError
 from cnmri.io.dicom.discover import Discovery, SeriesInfo, Stack, image_component
+from cnmri.io.dicom.vocabulary import Signal, load_vocabulary
 
 
 class Kind(StrEnum):
@@ -79,136 +84,28 @@ class Classification:
 
 # ------------------------------------------------------------------------------------------ tokens
 
-_B = r"(?<![a-z0-9])"  # token boundaries: letters and digits continue a word; _ - / + and spaces do not
-_E = r"(?![a-z0-9])"
-_AGENTS = (
-    r"gd|gad\w*|gado\w*|gd-?dtpa|dotarem|gadovist|gadavist|magnevist|multihance|prohance|clariscan|"
-    r"omniscan|elucirem|vueway|gadoterate|gadobutrol|gadoteridol"
-)
-#: Phrases that say "no contrast"; removed from the text before positive tokens are searched.
-NEGATIVE_CONTRAST = tuple(
-    re.compile(p)
-    for p in (
-        _B + r"pre[ -]?(?:contrast|c|gd|gad\w*|gado\w*|km|contraste|injection|inj)?" + _E,
-        _B + r"(?:non|un)[ -]?(?:contrast|enhanced|enh)" + _E,
-        _B + r"unenhanced" + _E,
-        _B + r"plain" + _E,
-        _B + r"(?:without|w/o|wo|no) ?(?:contrast|gd|gad\w*|c)?" + _E,
-        _B + r"native?" + _E,  # English/Italian/German "nativ"
-        _B + r"(?:sin|sans|ohne|senza|sem|zonder|utan|uten|bez) ?"
-        r"(?:contraste?|contrasto|contrastes|kontrast\w*|km|mdc|mc|injection|inj|iv|gd|gad\w*|gado\w*|gadolinio|c)"
-        + _E,
-        _B + r"simple" + _E,
-        _B + r"basale?" + _E,
-        r"без контраст\w*",
-        _B + r"c ?-(?![a-z0-9+])",  # GE "AX T1 C-"
-        r"非造影",
-        r"単純",
-        r"平扫",
-        r"非增强",
-        r"无增强",
-    )
-)
-#: Tokens that say "after contrast".
-POSITIVE_CONTRAST = tuple(
-    re.compile(p)
-    for p in (
-        _B + r"post[ -]?(?:contrast|c|gd|gad\w*|gado\w*|km|contraste|injection|inj)?" + _E,
-        _B + r"postgd" + _E,
-        r"(?<![a-z0-9+])\+ ?(?:c|gd|gad\w*|km|contrast|kontrast\w*|mdc)" + _E,
-        _B + r"(?:t1)?c ?\+",
-        _B + r"t1 ?(?:c|ce|gd|km)" + _E,
-        _B + r"(?:ce|km|mdc)" + _E,
-        _B + r"(?:" + _AGENTS + r")" + _E,
-        _B + r"(?:contrast|contraste|contrasto|kontrast\w*|kontrastmittel|enhanced|enhancement)" + _E,
-        _B + r"(?:with|w/|w|con|avec|mit|com|met|med|z) ?(?:contraste?|contrasto|kontrast\w*|km|mdc|"
-        r"injection|gd|gad\w*|gado\w*|c)" + _E,
-        _B + r"(?:apres|after|nach) ?(?:injection|contraste?|km|gd|gad\w*|gado\w*)" + _E,
-        _B + r"injecte?" + _E,
-        r"с контраст\w*",
-        r"контраст",
-        r"造影",
-        r"增强",
-    )
-)
+#: The words, sequence names, ImageType values and weights (cnmri/data/dicom_vocabulary_v1.yaml).
+VOCABULARY = load_vocabulary()
+VOCABULARY_VERSION = VOCABULARY.version
 
-_LOCALIZER = re.compile(
-    _B + r"(?:locali[sz]er|loc|scout|survey|surv|pilot|tri-?pilot|3-?pl(?:ane)?|plan|"
-    r"aahead|aascout|calibration|cal|smartbrain)" + _E
-)
-_DERIVED = re.compile(
-    _B + r"(?:mpr|mip|minip|reformat\w*|reform|recon|sub|subtraction|subtr|diff? ?post-pre|"
-    r"vrt|3d ?vr|range|thick ?slab|average|avg)" + _E
-)
-_DWI = re.compile(
-    _B + r"(?:dwi|diff\w*|dti|adc|trace|tracew|ep2d ?diff|resolve|b ?1000|b ?0|ivim|eadc|exp)" + _E
-)
-_FLAIR = re.compile(
-    _B + r"(?:flair|dark ?-?fluid|tirm|t2 ?fl|fl ?t2|spir-?flair|cube ?flair|space ?flair)" + _E
-)
-_CISTERNO: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(_B + p + _E), name)
-    for p, name in (
-        (r"ciss(?: ?3d)?|3d ?ciss", "CISS"),
-        (r"fiesta(?:-?c)?|3d ?fiesta", "FIESTA"),
-        (r"b-?ffe|balanced(?: ?ffe)?|bffe", "balanced FFE"),
-        (r"drive|3d ?drive|t2 ?drive", "DRIVE"),
-        (r"trufi\w*|true ?fisp|truefisp", "TrueFISP"),
-        (r"true ?ssfp|bssfp|ssfp", "bSSFP"),
-        (r"(?:t2 ?)?space(?: ?t2)?|spc", "SPACE"),
-        (r"cube(?: ?t2)?|t2 ?cube", "CUBE"),
-        (r"vista", "VISTA"),
-        (r"cisterno\w*|iac|cpa|cranial ?nerves?|hydro", "cisternography"),
-    )
-)
-_T1 = re.compile(
-    _B + r"(?:t1\w*|mprage|mp-?rage|tfl|bravo|fspgr|spgr|ir-?fspgr|tfe|t1-?tfe|t1w|vibe|flash|"
-    r"fl3d|thrive|lava|star|mpr(?:age)?|se ?t1|t1 ?se|3d ?t1|t1 ?3d|turboflash|ffe)" + _E
-)
-_T2 = re.compile(_B + r"(?:t2\w*|t2w|tse ?t2|frfse|fse ?t2|propeller|blade|haste)" + _E)
-_FIELD_MAP = re.compile(
-    _B + r"(?:field ?-?map\w*|fieldmap\w*|gre ?field\w*|fmap|b0 ?-?maps?|3d ?b0 ?maps?|b0 ?ns|b0 ?shim|"
-    r"b1 ?map\w*|tb1\w*|wasabi|sa2rage)" + _E
-)
-_PERFUSION = re.compile(
-    _B + r"(?:asl|pcasl|pasl|casl|3d ?pcasl|perfusion\w*|perf|dsc|dce|cbf|rcbf|relcbf|cbv|rcbv|mtt|ttp|"
-    r"ep2d ?perf|m0|tgse ?pcasl)" + _E
-)
-_SWI = re.compile(_B + r"(?:swi|swan|swip|susc\w*|venobold|qsm|swi ?mip|mip ?swi|pha ?images?|mag ?images?)" + _E)
-_MRA = re.compile(_B + r"(?:tof|3d ?tof|mra|angio\w*|ce ?mra|pc ?mra|cow|circle ?of ?willis|inhance)" + _E)
-_BOLD = re.compile(_B + r"(?:bold|fmri|fcmri|rest\w*|task\w*|func\w*|ep2d ?bold|epirt|multiphase)" + _E)
-#: Vendor names of T1-weighted 3D sequences (a post-contrast T1 may be any of them): Siemens MPRAGE,
-#: MP2RAGE (UNI = the uniform T1 image; INV1/INV2 = its inversion images), VIBE, SPACE T1; GE BRAVO,
-#: FSPGR, LAVA, CUBE T1; Philips THRIVE, 3D T1-FFE, T1-TFE, VISTA T1.
-_T1_VARIANTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(_B + p + _E), name)
-    for p, name in (
-        (r"mp2rage ?uni\w*|uni ?-?den\w*|uni ?images?|uni", "MP2RAGE UNI"),
-        (r"mp2rage ?inv ?1|inv ?1", "MP2RAGE INV1"),
-        (r"mp2rage ?inv ?2|inv ?2", "MP2RAGE INV2"),
-        (r"mp2rage", "MP2RAGE"),
-        (r"mp-?rage|mpr|tfl ?3d", "MPRAGE"),
-        (r"(?:star ?)?vibe", "VIBE"),
-        (r"bravo|ir ?-?fspgr|fspgr|spgr", "BRAVO/FSPGR"),
-        (r"lava", "LAVA"),
-        (r"thrive", "THRIVE"),
-        (r"3d ?-?t1 ?-?ffe|t1 ?-?ffe ?3d|t1 ?-?ffe", "3D T1-FFE"),
-        (r"t1 ?-?tfe|3d ?-?tfe|tfe", "T1-TFE"),
-        (r"(?:t1 ?space|space ?t1|spc ?t1|t1 ?spc)", "SPACE T1"),
-        (r"(?:t1 ?cube|cube ?t1)", "CUBE T1"),
-        (r"(?:t1 ?vista|vista ?t1)", "VISTA T1"),
-    )
-)
+
+def _signal(kind: Kind, name: str) -> Signal:
+    """The data file's signal ``name`` for ``kind`` (keyed by the kind's lower-case member name)."""
+    return VOCABULARY.signal(kind.name.lower(), name)
 
 
 def _t1_variant(text: str, seqname: str, image_type: set[str]) -> str:
-    if "UNI" in image_type:
-        return "MP2RAGE UNI"
-    for pattern, name in _T1_VARIANTS:
-        if pattern.search(text):
-            return name
-    if seqname.startswith("*tfl3d"):
-        return "MPRAGE"
+    """The vendor's T1 sequence: ImageType first, then the description, then the sequence name."""
+    variants = VOCABULARY.t1_variants
+    for variant in variants:
+        if variant.values & image_type:
+            return variant.name
+    for variant in variants:
+        if variant.pattern is not None and not variant.on_sequence_name and variant.pattern.search(text):
+            return variant.name
+    for variant in variants:
+        if variant.pattern is not None and variant.on_sequence_name and variant.pattern.search(seqname):
+            return variant.name
     return ""
 
 
@@ -223,10 +120,6 @@ def _perfusion_detail(token: str) -> str:
     return ""
 
 
-_SUBTRACTION = re.compile(_B + r"(?:sub|subtraction|subtr)" + _E)
-_MIP = re.compile(_B + r"(?:mip|minip)" + _E)
-
-
 def normalize_text(text: str) -> str:
     """Lower-case, accents removed, underscores and runs of spaces made single spaces."""
     decomposed = unicodedata.normalize("NFKD", text)
@@ -239,11 +132,13 @@ def contrast_from_text(text: str) -> tuple[Contrast, list[str]]:
     norm = normalize_text(text)
     negatives: list[str] = []
     remaining = norm
-    for pattern in NEGATIVE_CONTRAST:
+    for pattern in VOCABULARY.negative_contrast:  # phrases that say "no contrast"
         for match in pattern.finditer(remaining):
             negatives.append(match.group(0).strip())
         remaining = pattern.sub(" ", remaining)
-    positives = [m.group(0).strip() for pattern in POSITIVE_CONTRAST for m in pattern.finditer(remaining)]
+    positives = [
+        m.group(0).strip() for pattern in VOCABULARY.positive_contrast for m in pattern.finditer(remaining)
+    ]
     if negatives and not positives:
         return Contrast.PRE, negatives
     if positives and not negatives:
@@ -251,31 +146,6 @@ def contrast_from_text(text: str) -> tuple[Contrast, list[str]]:
     if positives and negatives:
         return Contrast.UNKNOWN, [*negatives, *positives]
     return Contrast.UNKNOWN, []
-
-
-_NEGATIVE_AGENT_VALUES = frozenset(
-    {
-        "",
-        "none",
-        "no",
-        "n",
-        "nein",
-        "non",
-        "0",
-        "-",
-        "na",
-        "n/a",
-        "nil",
-        "ninguno",
-        "aucun",
-        "keine",
-        "kein",
-        "nessuno",
-        "nenhum",
-        "sin",
-        "no contrast",
-    }
-)
 
 
 # --------------------------------------------------------------------------------------- one series
@@ -304,6 +174,36 @@ class _Evidence:
         """Reasons for ``kind`` strongest first, then the evidence for other kinds."""
         ranked = sorted(self.items, key=lambda item: (item[0] is not kind, -item[1]))
         return [reason if k is kind else f"(also {k.value}: {reason})" for k, _, reason in ranked]
+
+
+def _weight(kind: Kind, name: str) -> float:
+    return _signal(kind, name).weight
+
+
+def _description_evidence(ev: _Evidence, kind: Kind, text: str) -> re.Match[str] | None:
+    """Points for ``kind`` when its description tokens occur in ``text``; the match, if any."""
+    signal = _signal(kind, "description")
+    if m := signal.search(text):
+        ev.add(kind, signal.weight, f"description token '{m.group(0)}'")
+    return m
+
+
+def _image_type_evidence(ev: _Evidence, kind: Kind, image_type: Sequence[str]) -> bool:
+    signal = _signal(kind, "image_type")
+    if signal.values & set(image_type):
+        ev.add(kind, signal.weight, f"ImageType {'/'.join(image_type)}")
+        return True
+    return False
+
+
+def _sequence_name_evidence(
+    ev: _Evidence, kind: Kind, sequence_name: str, why: str = "", name: str = "sequence_name"
+) -> bool:
+    signal = _signal(kind, name)
+    if signal.search(sequence_name.lower()):
+        ev.add(kind, signal.weight, f"SequenceName {sequence_name}{why}")
+        return True
+    return False
 
 
 def classify_series(series: SeriesInfo) -> Classification:
@@ -338,121 +238,96 @@ def classify_series(series: SeriesInfo) -> Classification:
     scanning, variant = set(h.scanning_sequence), set(h.sequence_variant)
 
     # localizer
-    if "LOCALIZER" in image_type:
-        ev.add(Kind.LOCALIZER, 3.0, "ImageType says LOCALIZER")
-    if m := _LOCALIZER.search(text):
-        ev.add(Kind.LOCALIZER, 2.0, f"description token '{m.group(0)}'")
+    if hit := sorted(_signal(Kind.LOCALIZER, "image_type").values & image_type):
+        ev.add(Kind.LOCALIZER, _weight(Kind.LOCALIZER, "image_type"), f"ImageType says {hit[0]}")
+    _description_evidence(ev, Kind.LOCALIZER, text)
     if (
         len(series.stacks) >= 2
         and max(s.n_images for s in series.stacks) <= 12
         and len({s.label for s in series.stacks}) == len(series.stacks)
         and all("geometry" in s.label for s in series.stacks)
     ):
-        ev.add(Kind.LOCALIZER, 2.0, f"{len(series.stacks)} small stacks in different orientations")
+        ev.add(
+            Kind.LOCALIZER,
+            _weight(Kind.LOCALIZER, "small_stacks"),
+            f"{len(series.stacks)} small stacks in different orientations",
+        )
 
     # derived
-    derived_type = image_type & {"DERIVED", "SECONDARY"}
-    specific = image_type & {
-        "MPR",
-        "MIP",
-        "SUB",
-        "SUBTRACTION",
-        "REFORMATTED",
-        "PROJECTION IMAGE",
-        "MINIP",
-        "CSA MPR",
-        "CSAMPR",
-        "VOLUME",
-        "CSA MIP",
-        "MNIP",
-        "PROJECTION",
-        "CPR",
-    }
+    derived_type = image_type & _signal(Kind.DERIVED, "image_type").values
+    specific = image_type & _signal(Kind.DERIVED, "image_type_specific").values
     detail = ""
     if derived_type and specific:
         detail = sorted(specific)[0]
-        ev.add(Kind.DERIVED, 3.0, f"ImageType {'/'.join(h.image_type)}")
-    elif derived_type and not image_type & {"ADC", "TRACEW", "DIFFUSION", "FA", "TRACE", "EADC"}:
-        ev.add(Kind.DERIVED, 1.0, f"ImageType {'/'.join(h.image_type)}")
-    if m := _DERIVED.search(text):
-        ev.add(Kind.DERIVED, 2.0, f"description token '{m.group(0)}'")
+        ev.add(Kind.DERIVED, _weight(Kind.DERIVED, "image_type_specific"), f"ImageType {'/'.join(h.image_type)}")
+    elif derived_type and not image_type & _signal(Kind.DWI, "image_type").values:
+        ev.add(Kind.DERIVED, _weight(Kind.DERIVED, "image_type"), f"ImageType {'/'.join(h.image_type)}")
+    if m := _description_evidence(ev, Kind.DERIVED, text):
         detail = detail or m.group(0).upper()
-    if _SUBTRACTION.search(text) or "SUB" in image_type:
+    if _signal(Kind.DERIVED, "subtraction").search(text) or "SUB" in image_type:
         detail = "subtraction"
-    elif _MIP.search(text) or "MIP" in image_type:
+    elif _signal(Kind.DERIVED, "mip").search(text) or "MIP" in image_type:
         detail = "MIP"
 
     # field maps, perfusion, susceptibility, angiography, BOLD (sequences that are never the T1 we want)
     field_map = False
-    if m := _FIELD_MAP.search(text):
-        ev.add(Kind.FIELD_MAP, 3.5, f"description token '{m.group(0)}'")
+    if _description_evidence(ev, Kind.FIELD_MAP, text):
         field_map = True
-    if re.match(r"\*?fm(?:2d|3d|_)", seqname) or "b0map" in seqname:
-        ev.add(Kind.FIELD_MAP, 3.0, f"SequenceName {h.sequence_name} (field mapping)")
+    if _sequence_name_evidence(ev, Kind.FIELD_MAP, h.sequence_name, " (field mapping)"):
         field_map = True
-    if image_type & {"B0 MAP", "FIELD_MAP", "B0", "FIELDMAP"}:
-        ev.add(Kind.FIELD_MAP, 3.0, f"ImageType {'/'.join(h.image_type)}")
+    if _image_type_evidence(ev, Kind.FIELD_MAP, h.image_type):
         field_map = True
     if field_map:
         component = image_component(h.image_type) or "magnitude/B0"
         detail = component if len(series.stacks) == 1 else "/".join(
             dict.fromkeys(image_component(st.first.image_type) or st.label for st in series.stacks)
         )
-    if m := _PERFUSION.search(text):
-        ev.add(Kind.PERFUSION, 3.0, f"description token '{m.group(0)}'")
+    if m := _description_evidence(ev, Kind.PERFUSION, text):
         detail = detail or _perfusion_detail(m.group(0))
-    if image_type & {"ASL", "PERFUSION", "CBF", "RCBF", "RELCBF", "CBV", "MTT", "TTP"}:
-        ev.add(Kind.PERFUSION, 2.5, f"ImageType {'/'.join(h.image_type)}")
-    if any(token in seqname for token in ("pcasl", "pasl", "asl", "perf")):
-        ev.add(Kind.PERFUSION, 2.5, f"SequenceName {h.sequence_name}")
-    if m := _SWI.search(text):
-        ev.add(Kind.SWI, 3.5, f"description token '{m.group(0)}'")
-    if image_type & {"SWI", "SWAN", "SWIP", "QSM"}:
-        ev.add(Kind.SWI, 2.5, f"ImageType {'/'.join(h.image_type)}")
-    if m := _MRA.search(text):
-        ev.add(Kind.MRA, 4.0, f"description token '{m.group(0)}'")
-    if re.match(r"\*?fl3d\d*r?_t\d+", seqname) or re.match(r"\*?tof", seqname):
-        ev.add(Kind.MRA, 2.5, f"SequenceName {h.sequence_name} (time of flight)")
-    if m := _BOLD.search(text):
-        ev.add(Kind.BOLD, 2.5, f"description token '{m.group(0)}'")
-    if "FMRI" in image_type:
-        ev.add(Kind.BOLD, 2.5, f"ImageType {'/'.join(h.image_type)}")
+    _image_type_evidence(ev, Kind.PERFUSION, h.image_type)
+    _sequence_name_evidence(ev, Kind.PERFUSION, h.sequence_name)
+    _description_evidence(ev, Kind.SWI, text)
+    _image_type_evidence(ev, Kind.SWI, h.image_type)
+    _description_evidence(ev, Kind.MRA, text)
+    _sequence_name_evidence(ev, Kind.MRA, h.sequence_name, " (time of flight)")
+    _description_evidence(ev, Kind.BOLD, text)
+    _image_type_evidence(ev, Kind.BOLD, h.image_type)
 
     # diffusion
     if (h.b_value is not None and h.b_value > 0) or any(
         s.first.b_value is not None and s.first.b_value > 0 for s in series.stacks
     ):
-        ev.add(Kind.DWI, 3.0, "b-value > 0")
-    if image_type & {"ADC", "TRACEW", "DIFFUSION", "TRACE", "FA", "EADC"}:
-        ev.add(Kind.DWI, 2.5, f"ImageType {'/'.join(h.image_type)}")
-    if (m := _DWI.search(text)) and not (field_map and m.group(0).replace(" ", "") == "b0"):
-        ev.add(Kind.DWI, 2.0, f"description token '{m.group(0)}'")
-    if "ep_b" in seqname or "ep2d_diff" in seqname or seqname.startswith("*re_b"):
-        ev.add(Kind.DWI, 2.0, f"SequenceName {h.sequence_name}")
+        ev.add(Kind.DWI, _weight(Kind.DWI, "b_value"), "b-value > 0")
+    _image_type_evidence(ev, Kind.DWI, h.image_type)
+    dwi_token = _signal(Kind.DWI, "description")
+    if (m := dwi_token.search(text)) and not (field_map and m.group(0).replace(" ", "") == "b0"):
+        ev.add(Kind.DWI, dwi_token.weight, f"description token '{m.group(0)}'")
+    _sequence_name_evidence(ev, Kind.DWI, h.sequence_name)
 
     # FLAIR
-    if m := _FLAIR.search(text):
-        ev.add(Kind.FLAIR, 2.5, f"description token '{m.group(0)}'")
+    _description_evidence(ev, Kind.FLAIR, text)
     if "IR" in scanning and ti is not None and ti >= 1400 and (te is None or te >= 50):
-        ev.add(Kind.FLAIR, 2.0, f"inversion recovery with TI {ti:.0f} ms, TE {te or 0:.0f} ms")
-    if seqname.startswith("*tir") or "flair" in seqname:
-        ev.add(Kind.FLAIR, 1.5, f"SequenceName {h.sequence_name}")
+        ev.add(
+            Kind.FLAIR,
+            _weight(Kind.FLAIR, "inversion_timing"),
+            f"inversion recovery with TI {ti:.0f} ms, TE {te or 0:.0f} ms",
+        )
+    _sequence_name_evidence(ev, Kind.FLAIR, h.sequence_name)
 
     # heavily T2-weighted 3D cisternography
-    for pattern, name in _CISTERNO:
-        if m := pattern.search(text):
-            weight = 2.5 if name not in ("SPACE", "CUBE", "VISTA", "cisternography") else 1.5
-            if name in ("SPACE", "CUBE", "VISTA") and (_FLAIR.search(text) or _T1.search(text)):
+    for token in VOCABULARY.token_lists["cisternography"]:
+        if m := token.search(text):
+            if any(_signal(Kind[other.upper()], "description").search(text) for other in token.not_with):
                 continue  # SPACE-FLAIR / CUBE T1 are not cisternography
-            ev.add(Kind.CISTERNOGRAPHY, weight, f"description token '{m.group(0)}'")
-            detail = detail or name
+            ev.add(Kind.CISTERNOGRAPHY, token.weight, f"description token '{m.group(0)}'")
+            detail = detail or token.detail
             break
-    if seqname.startswith("*ci3d") or seqname.startswith("ci3d"):
-        ev.add(Kind.CISTERNOGRAPHY, 3.0, f"SequenceName {h.sequence_name} (Siemens CISS)")
-        detail = detail or "CISS"
-    elif seqname.startswith("*tfi3d") or seqname.startswith("tfi3d") or "fiesta" in seqname:
-        ev.add(Kind.CISTERNOGRAPHY, 2.5, f"SequenceName {h.sequence_name} (balanced SSFP)")
-        detail = detail or "bSSFP"
+    if _sequence_name_evidence(ev, Kind.CISTERNOGRAPHY, h.sequence_name, " (Siemens CISS)", "sequence_name_ciss"):
+        detail = detail or _signal(Kind.CISTERNOGRAPHY, "sequence_name_ciss").detail
+    elif _sequence_name_evidence(
+        ev, Kind.CISTERNOGRAPHY, h.sequence_name, " (balanced SSFP)", "sequence_name_bssfp"
+    ):
+        detail = detail or _signal(Kind.CISTERNOGRAPHY, "sequence_name_bssfp").detail
     balanced = (
         "GR" in scanning
         and (variant & {"SS", "TRSS"})
@@ -463,43 +338,52 @@ def classify_series(series: SeriesInfo) -> Classification:
     if balanced and is_3d:
         ev.add(
             Kind.CISTERNOGRAPHY,
-            2.0,
+            _weight(Kind.CISTERNOGRAPHY, "balanced_3d"),
             f"3D balanced steady state (GR {'/'.join(sorted(variant))}, TR {tr:.1f} ms, flip {flip:.0f}°)",
         )
-        detail = detail or "bSSFP"
+        detail = detail or _signal(Kind.CISTERNOGRAPHY, "balanced_3d").detail
     t2_physics = te is not None and tr is not None and te >= 80 and tr >= 800 and "IR" not in scanning
     if is_3d and t2_physics and ("spc" in seqname or "space" in text or "cube" in text or "vista" in text):
-        ev.add(Kind.CISTERNOGRAPHY, 1.5, f"3D turbo spin echo, T2-weighted (TE {te:.0f} ms)")
-        detail = detail or "3D T2 TSE"
+        ev.add(
+            Kind.CISTERNOGRAPHY,
+            _weight(Kind.CISTERNOGRAPHY, "t2_tse_3d"),
+            f"3D turbo spin echo, T2-weighted (TE {te:.0f} ms)",
+        )
+        detail = detail or _signal(Kind.CISTERNOGRAPHY, "t2_tse_3d").detail
 
     # T1 and T2 weighting
-    if m := _T1.search(text):
-        ev.add(Kind.T1, 2.0, f"description token '{m.group(0)}'")
+    _description_evidence(ev, Kind.T1, text)
     t1_variant = _t1_variant(text, seqname, image_type)
     if t1_variant:
-        ev.add(Kind.T1, 1.0, f"T1 variant {t1_variant}")
+        ev.add(Kind.T1, _weight(Kind.T1, "variant"), f"T1 variant {t1_variant}")
     if "IR" in scanning and ti is not None and 300 <= ti < 1400 and te is not None and te < 10:
         ev.add(
-            Kind.T1, 2.0, f"inversion-prepared gradient echo (TI {ti:.0f} ms, TE {te:.1f} ms): MPRAGE-like"
+            Kind.T1,
+            _weight(Kind.T1, "inversion_prepared"),
+            f"inversion-prepared gradient echo (TI {ti:.0f} ms, TE {te:.1f} ms): MPRAGE-like"
         )
     elif (
         te is not None and tr is not None and te < 30 and tr < 1000 and not balanced and "IR" not in scanning
     ):
         if "GR" in scanning and tr < 50 and (flip is None or flip <= 30):
             ev.add(
-                Kind.T1, 1.5, f"spoiled gradient echo (TR {tr:.1f} ms, TE {te:.1f} ms, flip {flip or 0:.0f}°)"
+                Kind.T1,
+                _weight(Kind.T1, "spoiled_gradient_echo"),
+                f"spoiled gradient echo (TR {tr:.1f} ms, TE {te:.1f} ms, flip {flip or 0:.0f}°)"
             )
         elif "EP" not in scanning:
-            ev.add(Kind.T1, 1.5, f"short TR {tr:.0f} ms and TE {te:.0f} ms")
-    if seqname.startswith("*tfl3d") or seqname.startswith("*fl3d") or "mprage" in seqname:
-        ev.add(Kind.T1, 1.5, f"SequenceName {h.sequence_name}")
-    if m := _T2.search(text):
-        ev.add(Kind.T2, 1.5, f"description token '{m.group(0)}'")
+            ev.add(Kind.T1, _weight(Kind.T1, "short_tr_te"), f"short TR {tr:.0f} ms and TE {te:.0f} ms")
+    _sequence_name_evidence(ev, Kind.T1, h.sequence_name)
+    _description_evidence(ev, Kind.T2, text)
     if t2_physics and "EP" not in scanning:
-        ev.add(Kind.T2, 1.0, f"long TR {tr:.0f} ms and TE {te:.0f} ms")
+        ev.add(Kind.T2, _weight(Kind.T2, "long_tr_te"), f"long TR {tr:.0f} ms and TE {te:.0f} ms")
 
     if not ev.scores and "EP" in scanning:
-        ev.add(Kind.EPI, 1.0, "echo-planar (ScanningSequence EP) without diffusion, perfusion or BOLD evidence")
+        ev.add(
+            Kind.EPI,
+            _weight(Kind.EPI, "echo_planar"),
+            "echo-planar (ScanningSequence EP) without diffusion, perfusion or BOLD evidence",
+        )
     if not ev.scores:
         return Classification(
             Kind.OTHER,
@@ -512,10 +396,15 @@ def classify_series(series: SeriesInfo) -> Classification:
     kind, best = ranked[0]
     second = ranked[1][1] if len(ranked) > 1 else 0.0
     # a derived image of a T1 stays derived; a diffusion map marked DERIVED stays DWI
-    if Kind.DERIVED in ev.scores and ev.scores[Kind.DERIVED] >= 2.0 and kind is not Kind.LOCALIZER:
+    scoring = VOCABULARY.scoring
+    if (
+        Kind.DERIVED in ev.scores
+        and ev.scores[Kind.DERIVED] >= scoring.derived_wins_at
+        and kind is not Kind.LOCALIZER
+    ):
         kind, best = Kind.DERIVED, max(best, ev.scores[Kind.DERIVED])
         second = max(v for k, v in ev.scores.items() if k is not Kind.DERIVED) if len(ev.scores) > 1 else 0.0
-    kind_confidence = min(0.99, best / (best + 0.6 * second + 0.5))
+    kind_confidence = min(scoring.max_confidence, best / (best + scoring.rival_factor * second + scoring.offset))
     kind_reasons = ev.reasons_for(kind)
     contrast, contrast_confidence, contrast_reasons = _contrast(series)
     reasons = kind_reasons[:2] + contrast_reasons + kind_reasons[2:]
@@ -542,7 +431,7 @@ def _contrast(series: SeriesInfo) -> tuple[Contrast, float, list[str]]:
     agent = h.contrast_agent.strip()
     tag_says: Contrast | None = None
     reasons: list[str] = []
-    if agent and normalize_text(agent) not in _NEGATIVE_AGENT_VALUES:
+    if agent and normalize_text(agent) not in VOCABULARY.negative_agent_values:
         tag_says = Contrast.POST
         reasons.append(f"ContrastBolusAgent is '{agent}'")
     elif agent:
@@ -554,22 +443,25 @@ def _contrast(series: SeriesInfo) -> tuple[Contrast, float, list[str]]:
     text_says, tokens = contrast_from_text(f"{h.series_description} | {h.protocol_name}")
     if tokens:
         reasons.append(f"contrast tokens in the description: {', '.join(repr(t) for t in tokens)}")
+    sure = VOCABULARY.contrast_confidence
     if tag_says is Contrast.POST and text_says is Contrast.PRE:
         reasons.append("the contrast attributes and the description disagree")
-        return Contrast.POST, 0.45, reasons
+        return Contrast.POST, sure.tags_post_text_pre, reasons
     if tag_says is not None and text_says in (tag_says, Contrast.UNKNOWN):
+        if tag_says is not Contrast.POST:
+            return tag_says, sure.tags_pre, reasons
         return (
             tag_says,
-            (0.97 if text_says is tag_says else 0.92) if tag_says is Contrast.POST else 0.8,
+            sure.tags_post_text_post if text_says is tag_says else sure.tags_post_text_silent,
             reasons,
         )
     if tag_says is Contrast.PRE and text_says is Contrast.POST:
-        return Contrast.POST, 0.6, reasons
+        return Contrast.POST, sure.tags_pre_text_post, reasons
     if text_says is not Contrast.UNKNOWN:
-        return text_says, 0.88, reasons
+        return text_says, sure.text_only, reasons
     if tokens:
         reasons.append("the description holds both pre- and post-contrast words")
-    return Contrast.UNKNOWN, 0.5, reasons
+    return Contrast.UNKNOWN, sure.unknown, reasons
 
 
 def _apply_order(rows: list[tuple[SeriesInfo, Classification]]) -> list[Classification]:
