@@ -175,3 +175,20 @@ def test_watch_analyses_a_new_stable_study_once_and_pushes_results(
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_pull_refuses_a_folder_that_holds_other_files(tmp_path: Path) -> None:
+    out = tmp_path / "someone-elses"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code = cli(["pacs", "pull", "--url", f"http://127.0.0.1:{free_port()}/dicom-web", "--study", "1.2.3", "-o", str(out)])
+    assert code == 2
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+
+
+def test_a_failed_pull_leaves_no_half_written_folder(tmp_path: Path) -> None:
+    out = tmp_path / "pulled"
+    url = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    code = cli(["pacs", "pull", "--url", url, "--study", "1.2.3", "-o", str(out), "--retries", "0", "--timeout", "2"])
+    assert code != 0
+    assert not out.exists() and not list(tmp_path.glob(".pulled.partial-*"))

@@ -42,7 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="pacs_command", metavar="ACTION")
     pull = sub.add_parser("pull", help="download one study's instances into a folder")
     pull.add_argument("--study", required=True, help="StudyInstanceUID")
-    pull.add_argument("-o", "--out", type=Path, required=True, help="folder to write the study into")
+    pull.add_argument("-o", "--out", type=Path, required=True, help="folder to write the study into (must not exist)")
+    pull.add_argument(
+        "--force", action="store_true", help="replace OUT if it holds a previous 'cnmri pacs pull' (never anything else)"
+    )
     add_connection_options(pull)
     push = sub.add_parser("push", help="store OUT/dicom/ (SR, SEG, KO, SCs) of an analysis in the PACS")
     push.add_argument("out", type=Path, help="output folder of 'cnmri analyze STUDY_DIR'")
@@ -57,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
         args.pacs_parser.print_help(sys.stderr)
         return 2
     if args.pacs_command == "pull":
-        if args.out.exists() and not args.out.is_dir():
-            raise InputError(f"-o {args.out} exists and is not a folder")
-        count = pull_study(connect(args), args.study, args.out)
+        from cnmri.io.outputs import output_folder
+
+        # The same rules as every writing command (docs/safety.md): a non-empty OUT is refused, a study is
+        # never mixed into another folder's files, and a failed pull leaves nothing half-written.
+        with output_folder(args.out, command="pacs pull", force=args.force) as folder:
+            count = pull_study(connect(args), args.study, folder.path)
         _log.info("pulled %d instance(s)", count)
         print(args.out)
         return 0
