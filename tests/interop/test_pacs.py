@@ -181,7 +181,9 @@ def test_pull_refuses_a_folder_that_holds_other_files(tmp_path: Path) -> None:
     out = tmp_path / "someone-elses"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    code = cli(["pacs", "pull", "--url", f"http://127.0.0.1:{free_port()}/dicom-web", "--study", "1.2.3", "-o", str(out)])
+    code = cli(
+        ["pacs", "pull", "--url", f"http://127.0.0.1:{free_port()}/dicom-web", "--study", "1.2.3", "-o", str(out)]
+    )
     assert code == 2
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
 

@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pull.add_argument("--study", required=True, help="StudyInstanceUID")
     pull.add_argument("-o", "--out", type=Path, required=True, help="folder to write the study into (must not exist)")
     pull.add_argument(
-        "--force", action="store_true", help="replace OUT if it holds a previous 'cnmri pacs pull' (never anything else)"
+        "--force",
+        action="store_true",
+        help="replace OUT if it holds a previous 'cnmri pacs pull' (never anything else)",
     )
     add_connection_options(pull)
     push = sub.add_parser("push", help="store OUT/dicom/ (SR, SEG, KO, SCs) of an analysis in the PACS")
