@@ -1,7 +1,12 @@
-"""``analyze_study()``: one study from images to findings (DESIGN.md §2).
+"""``analyze(study, settings) -> Analysis``: one study from images to findings (DESIGN.md §2).
 
-The CLI, demo, phantom benchmark and cohort runner are thin shells around this function. Stages hand
-typed values forward; only :func:`analyze_study` touches the output folder, and it writes atomically.
+A :class:`~cnmri.io.study.Study` is built by an io adapter (NIfTI pair, DICOM folder); the CLI
+(``analyze``, ``demo``), the PACS watcher (through ``analyze``), the cohort runner and the phantom
+benchmark are thin shells around :func:`analyze` and the writers. Stages hand typed values forward;
+nothing here writes but :func:`analyze_study` (NIfTI convenience), which writes atomically.
+
+``Analysis``, ``AnalyzeOptions`` (= :class:`~cnmri.settings.Settings`) and ``run_analysis`` stay
+importable from here for benchmarks and scripts.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cnmri import __version__
+from cnmri.analysis import Analysis
+from cnmri.assess.findings import NerveFinding, SegmentFinding
 from cnmri.assess.imaging import (
     RULES_VERSION,
     SPILLOVER_MARGIN_MM,
@@ -35,6 +41,7 @@ from cnmri.assess.imaging import (
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
 from cnmri.io.nifti import load_volume
+from cnmri.io.study import Study, nifti_study
 from cnmri.measure.course import NOT_REFINED, Placement, prepare_ciss, refine_cisternal_courses
 from cnmri.measure.features import (
     SegmentMeasurement,
@@ -46,57 +53,33 @@ from cnmri.measure.features import (
 from cnmri.measure.normative import Normative, load_normative
 from cnmri.measure.roi import SubjectSegment, adjacent_segments, rasterize_with_distance, sphere_mask
 from cnmri.measure.vessels import VesselExclusion, find_vessels, is_vessel_segment
-from cnmri.preprocess.registration import MIN_SKULL_BASE_NCC, TemplateRegistration
+from cnmri.preprocess.registration import TemplateRegistration
+from cnmri.provenance import TEMPLATE_NAME, enhancement_method, noise_method, reference_tissue_text
+from cnmri.settings import Settings
 from cnmri.volume import Volume
+
+__all__ = [
+    "Analysis",
+    "AnalyzeOptions",
+    "PreparedSubject",
+    "Settings",
+    "Study",
+    "analyze",
+    "analyze_study",
+    "assess_study",
+    "join_clinical",
+    "join_comparison",
+    "prepare_subject",
+    "refine_courses",
+    "run_analysis",
+]
 
 SCHEMA_VERSION = "1"
 _log = logging.getLogger(__name__)
 
 
-@dataclass
-class AnalyzeOptions:
-    template: Path | None = None
-    #: the template already in memory (the demo loads it to build its case); skips loading it again
-    template_volume: Volume | None = None
-    atlas: Path | None = None
-    normative: Path | None = None
-    #: post-contrast T1 sequence family (assess/imaging.py SEQUENCES); "unknown" reads it from DICOM
-    t1_sequence: str = "unknown"
-    allow_download: bool = False
-    bias_correct: bool = True
-    deformable: bool = True
-    threads: int = 2
-    min_ncc: float = MIN_SKULL_BASE_NCC
-    report: bool = True
-    clinical: Path | None = None
-    #: an earlier analysis (output folder or findings.json) to compare this one with
-    baseline: Path | None = None
-    inputs_meta: dict[str, Any] | None = None
-    study_meta: dict[str, Any] | None = None
-    extra_warnings: list[str] = field(default_factory=list)
-    #: called with the analysis and the temporary output folder after the standard files (DICOM/FHIR outputs)
-    extra_writer: Callable[[Analysis, Path], None] | None = None
-    #: refine cisternal courses in the subject's image (measure/course.py); off = registered atlas course
-    refine_course: bool = True
-    #: CISS/FIESTA (heavily T2-weighted) series: when given, cisternal courses are looked for in it
-    ciss: Path | None = None
-    #: leave vessels that cross a cisternal/canalicular ROI out of its measurement (measure/vessels.py)
-    exclude_vessels: bool = True
-
-
-@dataclass
-class Analysis:
-    """Everything the writers need: findings plus subject-space images for the report."""
-
-    findings: dict[str, Any]
-    post: Volume
-    pre: Volume | None
-    enhancement: Volume | None
-    labels: Volume
-    label_keys: dict[int, str]
-    centerlines_mm: dict[str, np.ndarray]
-    clinical_html: str | None = None
-    comparison_html: str | None = None
+#: The settings of an analysis under their earlier name (benchmarks and scripts construct it).
+AnalyzeOptions = Settings
 
 
 class Stopwatch:
@@ -175,14 +158,6 @@ def _map_atlas(reg: TemplateRegistration, atlas: Atlas) -> tuple[list[SubjectSeg
 
 def _software() -> dict[str, Any]:
     return {"name": "cnmri", "version": __version__, "python": platform.python_version()}
-
-
-def _input_record(path: Path | None, role: str, meta: dict[str, Any] | None) -> dict[str, Any] | None:
-    if meta and role in meta:
-        return dict(meta[role])
-    if path is None:
-        return None
-    return {"file": Path(path).name}
 
 
 @dataclass
@@ -456,15 +431,44 @@ def assess_study(
     return segments, nerves, classify_pattern(nerves)
 
 
-def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions | None = None) -> Analysis:
-    """Everything but writing: load, preprocess, register, measure, assess."""
-    options = options or AnalyzeOptions()
+def analyze(study: Study, settings: Settings | None = None) -> Analysis:
+    """One study from images to findings: the function every front end calls (DESIGN.md §2).
+
+    Load, preprocess, register, measure, assess; then join the study's clinical case and the
+    comparison with its baseline when it has them. Nothing is written: the caller writes the
+    :class:`Analysis` with :func:`cnmri.report.writers.write_outputs` (findings.json, settings.json,
+    tables, images, report).
+    """
+    settings = settings or Settings()
+    if study.clinical is not None:
+        from cnmri.assess.clinical import load_case
+
+        load_case(study.clinical)  # a bad case file fails now, before any image work
+    baseline = _read_baseline(study.baseline) if study.baseline is not None else None
+    # prepare_subject reads the CISS image from the settings (its signature is shared with benchmarks)
+    analysis = _measure(study, replace(settings, ciss=study.ciss))
+    analysis.settings = settings
+    if study.clinical is not None:
+        join_clinical(analysis, study.clinical)
+    if baseline is not None:
+        join_comparison(analysis, baseline)
+    return analysis
+
+
+def run_analysis(pre_path: Path | None, post_path: Path, options: Settings | None = None) -> Analysis:
+    """Images only (no clinical join): ``analyze`` of a NIfTI study, for benchmarks and scripts."""
+    options = options or Settings()
+    return analyze(nifti_study(Path(post_path), Path(pre_path) if pre_path else None, ciss=options.ciss), options)
+
+
+def _measure(study: Study, settings: Settings) -> Analysis:
+    """Everything but writing and the joins: load, preprocess, register, measure, assess."""
     clock = Stopwatch()
-    warnings: list[str] = list(options.extra_warnings)
-    atlas = load_atlas(options.atlas)
-    normative = load_normative(options.normative)
-    prepared = prepare_subject(pre_path, post_path, atlas, options, clock, warnings)
-    sequence, sequence_from = _t1_sequence(options)
+    warnings: list[str] = list(study.warnings)
+    atlas = load_atlas(settings.atlas)
+    normative = load_normative(settings.normative)
+    prepared = prepare_subject(study.pre, study.post, atlas, settings, clock, warnings)
+    sequence, sequence_from = _t1_sequence(settings, study)
     segments, nerves, pattern = assess_study(prepared, atlas, normative, sequence)
     clock.lap("measurement")
     mode = prepared.mode
@@ -482,38 +486,23 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
             f"voxels of {max(subject.zooms_mm):.1f} mm: thickness of nerves under ~2 mm is resolution-limited"
         )
 
-    findings: dict[str, Any] = {
+    record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "software": _software(),
-        "inputs": {
-            k: v
-            for k, v in {
-                "pre": _input_record(pre_path, "pre", options.inputs_meta),
-                "post": _input_record(post_path, "post", options.inputs_meta),
-                "ciss": _input_record(options.ciss, "ciss", options.inputs_meta),
-            }.items()
-            if v is not None
-        },
+        "inputs": {role: dict(item) for role, item in study.inputs.items()},
         "mode": mode,
-        **({"study": options.study_meta} if options.study_meta else {}),
-        "template": {"name": "MNIColin27", "origin": prepared.template_origin},
+        **({"study": dict(study.metadata)} if study.metadata else {}),
+        "template": {"name": TEMPLATE_NAME, "origin": prepared.template_origin},
         "atlas": {"version": atlas.version, "space": atlas.space, "source": "cnmri nerve atlas"},
         "normative": {"built_from": normative.built_from, "source": normative.source},
         "rules_version": RULES_VERSION,
         "t1_sequence": {"value": sequence, "from": sequence_from},
-        "image_noise": {
-            "sd": _round(prepared.noise_sd, 4),
-            "method": "1.4826 × MAD of the normalised (post − pre) over the reference tissue"
-            if mode == "pre_post"
-            else "1.4826 × MAD of neighbouring-voxel differences of normalised post / √2 over the reference tissue",
-        },
+        "image_noise": {"sd": _round(prepared.noise_sd, 4), "method": noise_method(mode)},
         "registration": prepared.registration,
         "reference_tissue": {
             "regions": [r.name for r in atlas.reference_regions],
             "voxels": prepared.reference_voxels,
         },
-        "segments": segments,
-        "nerves": nerves,
         "pattern": pattern,
         "timings_s": clock.timings,
         "warnings": warnings,
@@ -526,21 +515,26 @@ def run_analysis(pre_path: Path | None, post_path: Path, options: AnalyzeOptions
     label_keys = {s.label: s.key for s in prepared.segments}
     centerlines = {s.key: s.points_mm for s in prepared.segments}
     return Analysis(
-        findings,
+        record,
         prepared.post,
         prepared.pre,
         enhancement,
         subject.with_data(prepared.labels.astype(np.float32)),
         label_keys,
         centerlines,
+        # the typed boundary: the rules' working records become frozen findings here
+        segments=tuple(SegmentFinding.from_record(s) for s in segments),
+        nerves=tuple(NerveFinding.from_record(n) for n in nerves),
+        settings=settings,
     )
 
 
-def _t1_sequence(options: AnalyzeOptions) -> tuple[str, str]:
+def _t1_sequence(settings: Settings, study: Study) -> tuple[str, str]:
     """The post-contrast sequence family and where it came from (option, DICOM header, default)."""
-    if options.t1_sequence != "unknown":
-        return options.t1_sequence, "option"
-    from_dicom = sequence_from_dicom((options.inputs_meta or {}).get("post"))
+    if settings.t1_sequence != "unknown":
+        return settings.t1_sequence, "option"
+    post = study.inputs.get("post")
+    from_dicom = sequence_from_dicom(dict(post) if post is not None else None)
     if from_dicom != "unknown":
         return from_dicom, "dicom"
     return "unknown", "default"
@@ -599,12 +593,7 @@ def _assemble_segments(
                 "shared_with": list(seg.shared_with),
                 "reasons": reasons,
                 "computed_from": {
-                    "enhancement": (
-                        "75th percentile of reference-normalised (post − pre) in the core of the segment ROI"
-                        if mode == "pre_post"
-                        else "75th percentile of reference-normalised post − 1 in the core of the segment ROI "
-                        "(post-only)"
-                    ),
+                    "enhancement": enhancement_method(mode),
                     "thickness_mm": "median half-maximum cross-section diameter on the normalised post image",
                     "sequences": ["T1_pre", "T1_post"] if mode == "pre_post" else ["T1_post"],
                     "roi_voxels": m.roi_voxels,
@@ -612,7 +601,7 @@ def _assemble_segments(
                     "thickness_cross_sections": m.thickness_points,
                     "nodularity_ratio": "largest over median half-maximum cross-section diameter along the "
                     "segment (reported, not used by the rules)",
-                    "reference_tissue": "pons and cerebellar white matter (atlas reference regions)",
+                    "reference_tissue": reference_tissue_text(atlas),
                     "z_reference": f"{ns_key} ({mode})",
                     "z_location": _round(z_detail[1], 4) if z_detail else None,
                     "z_scale": _round(z_detail[2], 4) if z_detail else None,
@@ -632,33 +621,20 @@ def analyze_study(
     pre: Path | None,
     post: Path,
     out_dir: Path,
-    options: AnalyzeOptions | None = None,
+    options: Settings | None = None,
     *,
     force: bool = False,
 ) -> dict[str, Any]:
-    """Run the whole pipeline and write ``out_dir`` atomically (rules in :mod:`cnmri.io.outputs`)."""
+    """:func:`analyze` a NIfTI study and write ``out_dir`` atomically (rules in :mod:`cnmri.io.outputs`)."""
     from cnmri.io.outputs import output_folder
-
-    options = options or AnalyzeOptions()
-    inputs = (pre, post, options.clinical, options.template, options.atlas, options.normative, options.baseline)
-    with output_folder(Path(out_dir), command="analyze", force=force, inputs=inputs) as folder:
-        return analyze_into(pre, post, folder.path, options)
-
-
-def analyze_into(pre: Path | None, post: Path, folder: Path, options: AnalyzeOptions | None = None) -> dict[str, Any]:
-    """Run the whole pipeline and write its outputs into ``folder`` (an already claimed output)."""
     from cnmri.report.writers import write_outputs
 
-    options = options or AnalyzeOptions()
-    baseline = _read_baseline(options.baseline) if options.baseline is not None else None
-    analysis = run_analysis(Path(pre) if pre else None, Path(post), options)
-    if options.clinical is not None:
-        join_clinical(analysis, options.clinical)
-    if baseline is not None:
-        join_comparison(analysis, baseline)
-    write_outputs(analysis, folder, report=options.report)
-    if options.extra_writer is not None:
-        options.extra_writer(analysis, folder)
+    settings = options or Settings()
+    study = nifti_study(Path(post), Path(pre) if pre else None, ciss=settings.ciss)
+    inputs = (*study.input_files(), settings.template, settings.atlas, settings.normative)
+    with output_folder(Path(out_dir), command="analyze", force=force, inputs=inputs) as folder:
+        analysis = analyze(study, settings)
+        write_outputs(analysis, folder.path, report=settings.report)
     return analysis.findings
 
 
@@ -676,8 +652,8 @@ def join_comparison(analysis: Analysis, baseline: dict[str, Any]) -> None:
     from cnmri.report.compare import compare_findings, plot_comparison, render_comparison_section
 
     comparison = compare_findings(baseline, analysis.findings)
-    analysis.findings["comparison"] = comparison
-    analysis.findings["warnings"].extend(f"comparison: {w}" for w in comparison["warnings"])
+    analysis.record["comparison"] = comparison
+    analysis.add_warnings(f"comparison: {w}" for w in comparison["warnings"])
     analysis.comparison_html = render_comparison_section(comparison, plot_comparison(comparison))
 
 
@@ -686,15 +662,15 @@ def join_clinical(analysis: Analysis, case_path: Path) -> None:
     from cnmri.report.clinical_html import render_clinical_html
 
     case = load_case(case_path)
-    imaging_nerves = analysis.findings["pattern"]["nerves"]
+    imaging_nerves = analysis.record["pattern"]["nerves"]
     imaging = getattr(case, "imaging", None)
     override = getattr(imaging, "nerve_findings", None) if imaging is not None else None
     result = evaluate_case(case, nerve_findings_override=None if override else list(imaging_nerves))
     for key in ("cns_status", "cns_relapse", "differential", "differential_version", "next_steps"):
         if key in result:
-            analysis.findings[key] = result[key]
-    analysis.findings["clinical_nerve_findings_from"] = "case file" if override else "images"
-    analysis.findings["warnings"].extend(f"clinical: {w}" for w in result.get("warnings", []))
+            analysis.record[key] = result[key]
+    analysis.record["clinical_nerve_findings_from"] = "case file" if override else "images"
+    analysis.add_warnings(f"clinical: {w}" for w in result.get("warnings", []))
     analysis.clinical_html = render_clinical_html(result)
 
 

@@ -32,8 +32,13 @@ def _findings(abnormal_nerves: set[str], enhancement: float) -> dict[str, Any]:
                 "side": side,
                 "segment": segment,
                 "abnormal": abnormal,
+                "physiologic_enhancement": False,
                 "enhancement": enhancement if abnormal else 0.1,
                 "thickness_mm": 2.6 if abnormal else 1.0,
+                "asymmetry": None,
+                "z": None,
+                "reasons": [],
+                "computed_from": {},
             }
         )
     nerves = sorted(abnormal_nerves)

@@ -42,6 +42,7 @@ def test_participant_and_group_levels(bids_dataset: Path, tmp_path: Path, capsys
         "sub-02_ses-01_desc-cn_measurements.tsv",
         "sub-02_ses-01_findings.json",
         "sub-02_ses-01_desc-cn_report.html",
+        "sub-02_ses-01_desc-cn_settings.json",
     ):
         assert (anat / name).is_file(), name
     findings = json.loads((anat / "sub-02_ses-01_findings.json").read_text())

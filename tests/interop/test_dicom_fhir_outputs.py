@@ -16,7 +16,7 @@ import pytest
 from interop_support import Analysed
 from pydicom.sr.codedict import codes
 
-from cnmri.commands.analyze import _hashed_uid
+from cnmri.report.dicom_common import hashed_uid as _hashed_uid
 from cnmri.report.dicom_sr import ASSESSMENT
 from cnmri.report.fhir import build_bundle, validate_bundle
 from cnmri.report.interop import InteropRequest, write_interop_outputs

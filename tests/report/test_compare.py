@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,19 @@ class TestCommand:
         assert cli.main(["compare", str(base), str(follow), "-o", str(tmp_path / "cmp")]) == 0
         assert capsys.readouterr().out.strip() == str(tmp_path / "cmp" / "comparison.html")
         saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
-        assert saved["baseline"]["path"] == str(base)
+        # the folders are named by their findings' content, never by path (a folder name may name the patient)
+        assert "path" not in saved["baseline"] and str(tmp_path) not in json.dumps(saved)
+        expected = hashlib.sha256((base / "findings.json").read_bytes()).hexdigest()
+        assert saved["baseline"]["findings_sha256"] == expected
         # a non-empty output folder is only replaced with --force
         assert cli.main(["compare", str(base), str(follow), "-o", str(tmp_path / "cmp")]) == 2
         assert cli.main(["compare", str(base), str(follow), "-o", str(tmp_path / "cmp"), "--force"]) == 0
+
+    def test_identify_records_the_paths(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        base, follow = self._studies(tmp_path)
+        assert cli.main(["compare", str(base), str(follow), "-o", str(tmp_path / "cmp"), "--identify"]) == 0
+        saved = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
+        assert saved["baseline"]["path"] == str(base) and saved["followup"]["path"] == str(follow)
 
     def test_missing_findings_exit_2(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         base, _ = self._studies(tmp_path)

@@ -42,6 +42,7 @@ DERIVATIVE_NAMES = {
     "nerves_dseg.nii.gz": "{prefix}_space-orig_seg-cn_dseg.nii.gz",
     "nerves_dseg.tsv": "{prefix}_space-orig_seg-cn_dseg.tsv",
     "report.html": "{prefix}_desc-cn_report.html",
+    "settings.json": "{prefix}_desc-cn_settings.json",
 }
 
 
@@ -127,8 +128,10 @@ def run_job(job: Job) -> dict[str, Any]:
     Returns a record for the results database: ``status`` done or failed, with the pattern, the
     abnormal nerves, the time taken and the worker's peak memory.
     """
-    from cnmri.pipeline import AnalyzeOptions, run_analysis
+    from cnmri.io.study import nifti_study
+    from cnmri.pipeline import analyze
     from cnmri.report.writers import write_outputs
+    from cnmri.settings import Settings
 
     inputs, settings = job.inputs, job.settings
     out_dir = Path(job.out_dir)
@@ -138,7 +141,7 @@ def run_job(job: Job) -> dict[str, Any]:
     try:
         if inputs.post is None:
             raise InputError(inputs.skip_reason or "no post-contrast T1")
-        options = AnalyzeOptions(
+        analysis_settings = Settings(
             template=Path(settings.template) if settings.template else None,
             atlas=Path(settings.atlas) if settings.atlas else None,
             normative=Path(settings.normative) if settings.normative else None,
@@ -146,12 +149,13 @@ def run_job(job: Job) -> dict[str, Any]:
             deformable=settings.deformable,
             threads=settings.threads,
             report=settings.report,
-            ciss=inputs.ciss,
         )
+        warnings: tuple[str, ...] = ()
         if inputs.flair_post is not None:
-            options.extra_warnings.append(f"{inputs.flair_post.name} was found but is not yet used for measurement")
-        analysis = run_analysis(inputs.pre, inputs.post, options)
-        analysis.findings["bids"] = {
+            warnings = (f"{inputs.flair_post.name} was found but is not yet used for measurement",)
+        study = nifti_study(inputs.post, inputs.pre, ciss=inputs.ciss, warnings=warnings)
+        analysis = analyze(study, analysis_settings)
+        analysis.record["bids"] = {
             "participant_id": f"sub-{inputs.participant}",
             "session_id": f"ses-{inputs.session}" if inputs.session else None,
             "sources": [
@@ -165,7 +169,7 @@ def run_job(job: Job) -> dict[str, Any]:
         _rename_to_bids(staging, inputs)
         _move_into_place(staging, final_dir(out_dir, inputs))
         staging = None
-        pattern = analysis.findings["pattern"]
+        pattern = analysis.record["pattern"]
         record.update(status=DONE, pattern=pattern["kind"], abnormal_nerves=list(pattern["nerves"]))
     except CnmriError as err:
         # name the file relative to the dataset: the raw dataset's location stays out of the database

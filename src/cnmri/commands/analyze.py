@@ -1,14 +1,23 @@
-"""``cnmri analyze``: one study, from NIfTI files or a DICOM folder, to findings and a report."""
+"""``cnmri analyze``: one study, from NIfTI files or a DICOM folder, to findings and a report.
+
+A thin shell: the study comes from an io adapter (:mod:`cnmri.io.study`), the work from
+:func:`cnmri.pipeline.analyze`, the files from the writers.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnmri.errors import InputError
+
+if TYPE_CHECKING:
+    from cnmri.io.study import Study
+    from cnmri.settings import Settings
 
 _log = logging.getLogger("cnmri")
 
@@ -45,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--identify",
         action="store_true",
-        help="DICOM: keep patient name/ID, descriptions as written and file names in the outputs and messages",
+        help="keep patient name/ID, descriptions as written (DICOM) and input file names (NIfTI, DICOM) in the "
+        "outputs and messages; without it a NIfTI input is recorded by role and SHA-256 only",
     )
     p.add_argument(
         "--max-voxels",
@@ -77,10 +87,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cnmri.pipeline import AnalyzeOptions
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The frozen settings of ``cnmri analyze`` (written as OUT/settings.json)."""
+    from cnmri.settings import Settings
 
-    options = AnalyzeOptions(
+    return Settings(
         template=args.template,
         atlas=args.atlas,
         normative=args.normative,
@@ -90,15 +101,14 @@ def run(args: argparse.Namespace) -> int:
         deformable=not args.affine_only,
         threads=max(1, args.threads),
         report=not args.no_report,
-        clinical=args.clinical,
-        baseline=args.baseline,
-        ciss=args.ciss,
     )
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Refuse contradictory or missing inputs before any work (exit 2)."""
     for role, path in (("--ciss", args.ciss), ("--flair-post", args.flair_post)):
         if path is not None and not path.exists():
             raise InputError(f"{role} {path} does not exist")
-    if args.flair_post is not None:
-        options.extra_warnings.append("--flair-post was given but is not yet used for measurement")
     if args.clinical is not None:
         from cnmri.assess.clinical import load_case
 
@@ -109,101 +119,92 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("no input: give STUDY_DIR (a DICOM folder) or --post POST.nii.gz (and --pre PRE)")
     if args.identify and args.deidentify:
         raise InputError("--identify and --deidentify contradict each other; choose one")
+
+
+def build_study(args: argparse.Namespace, work_dir: Path) -> Study:
+    """The study of the command line, from the NIfTI or the DICOM adapter (:mod:`cnmri.io.study`)."""
+    from cnmri.io.study import dicom_study, nifti_study
+
+    if args.study_dir is None:
+        warnings = ("--flair-post was given but is not yet used for measurement",) if args.flair_post else ()
+        return nifti_study(
+            args.post,
+            args.pre,
+            ciss=args.ciss,
+            clinical=args.clinical,
+            baseline=args.baseline,
+            identify=args.identify,
+            warnings=warnings,
+        )
+    return dicom_study(
+        args.study_dir,
+        work_dir,
+        pre_series=args.pre_series,
+        post_series=args.post_series,
+        study_uid=args.study,
+        identify=args.identify,
+        deidentify=args.deidentify,
+        clinical=args.clinical,
+        baseline=args.baseline,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    findings = analyze_to_folder(args)
+    _print_summary(findings, args.out)
+    return 0
+
+
+def analyze_to_folder(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``cnmri analyze`` does, without printing: study, analysis, outputs; returns the findings."""
     from cnmri.io.limits import voxel_limit
     from cnmri.io.outputs import output_folder
-    from cnmri.pipeline import analyze_into
+    from cnmri.pipeline import analyze
+    from cnmri.report.writers import write_outputs
 
+    settings = settings_from_args(args)
+    _check_inputs(args)
+    writer = _interop(args)  # a bad FHIR version fails before the analysis
     inputs = [args.study_dir, args.pre, args.post, args.clinical, args.ciss, args.flair_post]
     inputs += [args.template, args.atlas, args.normative, args.baseline]
     with (
         voxel_limit(args.max_voxels),
         output_folder(args.out, command="analyze", force=args.force, inputs=inputs) as out,
     ):
-        if args.study_dir is None:
-            options.extra_writer = _interop({}, args)
-            findings = analyze_into(args.pre, args.post, out.path, options)
-        else:
-            from cnmri.io.dicom import prepare_study
-
-            # The converted images live inside the partial output folder: removed on any failure or signal.
-            prepared = prepare_study(
-                args.study_dir,
-                out.work_dir("dicom"),
-                pre_series=args.pre_series,
-                post_series=args.post_series,
-                identify=args.identify,
-                study=args.study,
-            )
-            options.inputs_meta = dicom_input_records(prepared.inputs, args.deidentify)
-            options.study_meta = dicom_study_record(prepared.metadata, args.identify, args.deidentify)
-            options.extra_warnings.extend(prepared.warnings)
-            options.extra_writer = _interop(prepared.source_files, args)
-            options.ciss = prepared.ciss
-            for role, info in prepared.inputs.items():
-                _log.info(
-                    "using %s series %s (%s): %s",
-                    role,
-                    info.get("series_number"),
-                    info.get("series_description"),
-                    info.get("why", info.get("reason", "")),
-                )
-            findings = analyze_into(prepared.pre, prepared.post, out.path, options)
-    _print_summary(findings, args.out)
-    return 0
+        # DICOM: the converted images live inside the partial output folder: removed on any failure or signal.
+        study = build_study(args, out.work_dir("dicom"))
+        analysis = analyze(study, settings)
+        write_outputs(analysis, out.path, report=settings.report)
+        writer(analysis, out.path, study.source_files)
+    return analysis.findings
 
 
-def _interop(source_files: dict[str, tuple[Path, ...]], args: argparse.Namespace) -> Any:
+def parse_analyze_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``cnmri analyze`` options from a list (the PACS watcher's ``--analyze-option``); exit 2 when bad."""
+    parser = argparse.ArgumentParser(prog="cnmri", exit_on_error=False)
+    register(parser.add_subparsers(dest="command"))
+    try:
+        return parser.parse_args(["analyze", *argv])
+    except (argparse.ArgumentError, SystemExit) as err:
+        raise InputError(f"analyze options {' '.join(argv)!r} are not valid: {err}") from None
+
+
+def _interop(args: argparse.Namespace) -> Any:
     """The DICOM (SR, SEG, key images) and FHIR writer, run inside the atomic output folder (docs/pacs.md)."""
     from cnmri.report.interop import InteropRequest, interop_writer
 
-    request = InteropRequest(
-        post_files=source_files.get("post", ()),
-        pre_files=source_files.get("pre", ()),
-        deidentify=args.deidentify,
-        identify=args.identify,
-    )
-    return interop_writer(request)
+    interop_writer(InteropRequest())  # checks the FHIR version now, not after the analysis
 
+    def write(analysis: Any, folder: Path, source_files: Mapping[str, tuple[Path, ...]]) -> None:
+        request = InteropRequest(
+            post_files=source_files.get("post", ()),
+            pre_files=source_files.get("pre", ()),
+            deidentify=args.deidentify,
+            identify=args.identify,
+        )
+        interop_writer(request)(analysis, folder)
 
-def _hashed_uid(uid: str) -> str:
-    """A stable replacement UID (2.25 + decimal of a hash): PS3.15 'U' action without a lookup table."""
-    import hashlib
-
-    return "2.25." + str(int(hashlib.sha256(f"cnmri:{uid}".encode()).hexdigest()[:30], 16))
-
-
-def dicom_input_records(inputs: dict[str, dict[str, Any]], deidentify: bool) -> dict[str, dict[str, Any]]:
-    """Per-role input records for findings.json: file names only, UIDs replaced when de-identifying."""
-    out: dict[str, dict[str, Any]] = {}
-    for role, record in inputs.items():
-        clean = dict(record)
-        clean["file"] = Path(str(record.get("file", f"{role}.nii.gz"))).name
-        if deidentify and clean.get("series_instance_uid"):
-            clean["series_instance_uid"] = _hashed_uid(str(clean["series_instance_uid"]))
-        out[role] = clean
-    return out
-
-
-def dicom_study_record(metadata: dict[str, Any], identify: bool, deidentify: bool) -> dict[str, Any]:
-    """Study metadata for the report; patient identifiers only with --identify, no dates with --deidentify."""
-    from cnmri.io.dicom.deid import deidentification_record, deidentify_metadata
-
-    record = deidentify_metadata(metadata, identify)
-    if deidentify:
-        record = _drop_keys(record, ("date", "time", "uid"))
-    record["deidentification"] = deidentification_record(identify, deidentify)
-    if deidentify:
-        record["deidentification"]["also"] = "UIDs replaced by hashed 2.25 UIDs; dates and times removed"
-    return record
-
-
-def _drop_keys(value: dict[str, Any], fragments: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if any(f in key.lower() for f in fragments):
-            continue
-        out[key] = _drop_keys(item, fragments) if isinstance(item, dict) else item
-    return out
+    return write
 
 
 def _print_summary(findings: dict[str, Any], out: Path) -> None:

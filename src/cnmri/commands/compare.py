@@ -26,7 +26,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--force", action="store_true", help="replace CMP if it holds a previous cnmri output (never an input)"
     )
+    parser.add_argument(
+        "--identify",
+        action="store_true",
+        help="record both input paths in comparison.json (default: each analysis by the SHA-256 of its "
+        "findings.json, since a folder name often names the patient)",
+    )
     parser.set_defaults(func=run)
+
+
+def input_record(path: Path, identify: bool) -> dict[str, Any]:
+    """How comparison.json names one compared analysis: its findings' content hash, the path only on request."""
+    from cnmri.settings import file_digest
+
+    findings = path / "findings.json" if path.is_dir() else path
+    record: dict[str, Any] = {"findings_sha256": file_digest(findings)}
+    if identify:
+        record["path"] = str(path)
+    return record
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     base = read_findings(args.baseline)
     follow = read_findings(args.followup)
     result = compare_findings(base, follow)
-    result["baseline"]["path"] = str(args.baseline)
-    result["followup"]["path"] = str(args.followup)
+    result["baseline"].update(input_record(args.baseline, args.identify))
+    result["followup"].update(input_record(args.followup, args.identify))
     for warning in result["warnings"]:
         _log.warning("warning: %s", warning)
     out = write_comparison(result, args.out, overwrite=args.force, inputs=(args.baseline, args.followup))

@@ -43,9 +43,11 @@ def demo_clinical_case() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from cnmri.io.outputs import output_folder
+    from cnmri.io.study import nifti_study
     from cnmri.phantom.generator import demo_spec, generate_case, write_case_files
-    from cnmri.pipeline import AnalyzeOptions, join_clinical, run_analysis
+    from cnmri.pipeline import analyze
     from cnmri.report.writers import write_outputs
+    from cnmri.settings import Settings
     from cnmri.templates import load_template
 
     out: Path = args.out
@@ -56,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
         case = generate_case(demo_spec(), seed=args.seed, base=base)
         inputs = tmp / "inputs"
         write_case_files(case, inputs)
-        analysis = run_analysis(inputs / "pre.nii.gz", inputs / "post.nii.gz", AnalyzeOptions(template_volume=base))
-        analysis.findings["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
         # The motivating case's clinical data: the demo shows CNS status, relapse, differential and next steps.
-        join_clinical(analysis, demo_clinical_case())
+        study = nifti_study(inputs / "post.nii.gz", inputs / "pre.nii.gz", clinical=demo_clinical_case())
+        analysis = analyze(study, Settings(template=args.template, template_volume=base))
+        analysis.record["demo"] = {"truth": "demo case: lesions on CN7 and CN9, both sides", "seed": args.seed}
         write_outputs(analysis, tmp)
     pattern = analysis.findings["pattern"]
     print(

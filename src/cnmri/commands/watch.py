@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,16 +72,19 @@ def _study_folder(work: Path, study_uid: str) -> Path:
 
 
 def process_study(pacs: Any, study_uid: str, folder: Path, analyze_options: list[str], keep_input: bool) -> None:
-    from cnmri.cli import main
+    """Pull one study, analyse it as ``cnmri analyze`` would (DICOM adapter, ``analyze``), push the results."""
+    from cnmri.commands.analyze import analyze_to_folder, parse_analyze_args
+    from cnmri.errors import ProcessingError
     from cnmri.io.pacs import pull_study, push_outputs
 
     input_dir, out_dir = folder / "input", folder / "out"
+    args = parse_analyze_args([str(input_dir), "-o", str(out_dir), *analyze_options])
     shutil.rmtree(input_dir, ignore_errors=True)  # a partial pull of a killed run is pulled again whole
     pull_study(pacs, study_uid, input_dir)
-    with contextlib.redirect_stdout(sys.stderr):  # watch's stdout carries only its pass summary
-        code = main(["analyze", str(input_dir), "-o", str(out_dir), *analyze_options])
-    if code != 0:
-        raise CnmriError(f"'cnmri analyze' exited with code {code} (its message is in the log above)")
+    try:
+        analyze_to_folder(args)
+    except MemoryError:
+        raise ProcessingError("out of memory while analysing the study") from None
     push_outputs(pacs, out_dir)
     if not keep_input:
         shutil.rmtree(input_dir, ignore_errors=True)
@@ -126,6 +127,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.interval <= 0 or args.stable_seconds < 0 or args.max_attempts < 1:
         raise InputError("--interval must be > 0, --stable-seconds >= 0 and --max-attempts >= 1")
+    from cnmri.commands.analyze import parse_analyze_args
+
+    parse_analyze_args([str(args.work), "-o", str(args.work / "out"), *args.analyze_option])  # bad options: exit 2 now
     args.work.mkdir(parents=True, exist_ok=True)
     pacs = connect(args)
     state = WatchState(args.work / "watch.sqlite")

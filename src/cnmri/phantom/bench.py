@@ -5,7 +5,8 @@ contrast (0.2–1.0 of WM signal) and SNR (10–50), smooth and nodular, one to 
 and bilateral. ``ci`` (3 cases): a 2 mm copy of the head, realism off, for the test suite.
 
 The detector is any callable ``(pre, post, out_dir) -> findings``; by default
-``cnmri.pipeline.analyze_study``. Scores come from :mod:`cnmri.phantom.evaluate`.
+``cnmri.pipeline.analyze_study`` (:func:`cnmri.pipeline.analyze` of a NIfTI study, written).
+Scores come from :mod:`cnmri.phantom.evaluate`.
 """
 
 from __future__ import annotations
@@ -118,9 +119,10 @@ def suite_cases(name: str) -> list[BenchCase]:
 
 
 def default_analyzer(pre: Path | None, post: Path, out_dir: Path) -> dict[str, Any]:
-    from cnmri.pipeline import AnalyzeOptions, analyze_study
+    from cnmri.pipeline import analyze_study
+    from cnmri.settings import Settings
 
-    return analyze_study(pre, post, out_dir, AnalyzeOptions(report=False), force=True)
+    return analyze_study(pre, post, out_dir, Settings(report=False), force=True)
 
 
 def run_labelled(

@@ -54,6 +54,11 @@ RETRY_BELOW_AFFINE_NCC = 0.6
 #: failed alignment gives < 0.3). See benchmarks/results for the measured distribution.
 MIN_SKULL_BASE_NCC = 0.45
 
+#: greedy metrics of the template registration: rigid and affine on the whole head, deformable on the
+#: skull-base box (NCC with its patch radius in voxels). findings ``registration.method`` is made from them.
+LINEAR_METRIC = "NMI"
+DEFORMABLE_METRIC = "NCC 2x2x2"
+
 
 @dataclass
 class TemplateRegistration:
@@ -209,12 +214,14 @@ def _rigid_then_affine(
         init_file = Path(scratch) / "init.mat"
         np.savetxt(init_file, start)
         g.execute(
-            f"-threads {threads} -i tpl subj -a -dof 6 -ia {init_file} -m NMI -n 100x50x0 -o rigid",
+            f"-threads {threads} -i tpl subj -a -dof 6 -ia {init_file} -m {LINEAR_METRIC} -n 100x50x0 -o rigid",
             tpl=tpl,
             subj=subj,
             rigid=None,
         )
-    g.execute(f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m NMI -n 100x50x0 -o affine", affine=None)
+    g.execute(
+        f"-threads {threads} -i tpl subj -a -dof 12 -ia rigid -m {LINEAR_METRIC} -n 100x50x0 -o affine", affine=None
+    )
     affine = np.asarray(g["affine"], dtype=np.float64)
     scale = float(abs(np.linalg.det(affine[:3, :3])) ** (1 / 3))
     initial = "affine"
@@ -228,6 +235,12 @@ def _rigid_then_affine(
     g.execute(f"-rf crop -rm subj resliced_affine -r {initial}", crop=crop_img, resliced_affine=None)
     ncc = normalized_cross_correlation(template_scaled, from_sitk(g["resliced_affine"]).data, tissue)
     return _LinearResult(g, affine, initial, scale, ncc, notes)
+
+
+def registration_method(deformable: bool) -> str:
+    """findings ``registration.method``: the stages and metrics :func:`register_to_template` runs."""
+    linear = f"greedy rigid({LINEAR_METRIC})+affine({LINEAR_METRIC}) whole head"
+    return f"{linear}; deformable {DEFORMABLE_METRIC} on skull-base box" if deformable else linear
 
 
 def register_to_template(
@@ -264,7 +277,8 @@ def register_to_template(
     t0 = time.perf_counter()
     if deformable:
         g.execute(
-            f"-threads {threads} -i crop subj -it {initial} -m NCC 2x2x2 -s 2.0vox 0.5vox -n 100x50x10 -o warp",
+            f"-threads {threads} -i crop subj -it {initial} -m {DEFORMABLE_METRIC} "
+            "-s 2.0vox 0.5vox -n 100x50x10 -o warp",
             crop=crop_img,
             warp=None,
         )
@@ -280,9 +294,7 @@ def register_to_template(
         "skull_base_ncc_affine_only": round(ncc_affine, 4),
         "affine_scale": round(scale, 4),
         "min_skull_base_ncc": min_ncc,
-        "method": "greedy rigid(NMI)+affine(NMI) whole head; deformable NCC 2x2x2 on skull-base box"
-        if deformable
-        else "greedy rigid(NMI)+affine(NMI) whole head",
+        "method": registration_method(deformable),
     }
     if notes:
         quality["notes"] = "; ".join(notes)

@@ -214,6 +214,8 @@ def _input_shown(raw: object) -> str:
     if isinstance(raw, Mapping):
         if raw.get("file"):
             return _file_name(raw["file"])
+        if raw.get("sha256"):  # a NIfTI input named by its content, not its file name (io/study.py)
+            return f"file SHA-256 {str(raw['sha256'])[:12]}…"
         if raw.get("series_number") is not None or raw.get("series_description"):
             number = f"series {raw.get('series_number')}" if raw.get("series_number") is not None else ""
             description = f"“{raw.get('series_description')}”" if raw.get("series_description") else ""

@@ -1,6 +1,6 @@
 """DICOM and FHIR outputs of ``cnmri analyze``: ``OUT/dicom/`` (SR, SEG, KO, SC) and ``OUT/fhir/bundle.json``.
 
-``analyze`` hands :func:`interop_writer` to the pipeline, which calls it inside the atomic output folder
+``analyze`` makes :func:`interop_writer` before the analysis and calls it inside the atomic output folder
 after findings.json and report.html are written. NIfTI input has no DICOM source to file objects into:
 only the FHIR bundle is written (without an ImagingStudy), and findings.json says so in ``outputs``.
 """
@@ -20,7 +20,7 @@ from cnmri.errors import CnmriError
 from cnmri.io.outputs import write_json_atomic
 
 if TYPE_CHECKING:
-    from cnmri.pipeline import Analysis
+    from cnmri.analysis import Analysis
     from cnmri.report.dicom_common import DicomSource
 
 _log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def write_interop_outputs(analysis: Analysis, folder: Path, request: InteropRequ
 
 
 def interop_writer(request: InteropRequest) -> Callable[[Analysis, Path], None]:
-    """The callable ``AnalyzeOptions.extra_writer`` expects; a bad FHIR version fails before the analysis."""
+    """The writer ``cnmri analyze`` runs after the standard files; a bad FHIR version fails when it is made."""
     from cnmri.errors import InputError
     from cnmri.report.fhir import FHIR_VERSIONS
 

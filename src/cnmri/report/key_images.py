@@ -24,7 +24,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 from cnmri.report.dicom_common import MANUFACTURER, SERIES_NUMBER, DicomSource
 
 if TYPE_CHECKING:
-    from cnmri.pipeline import Analysis
+    from cnmri.analysis import Analysis
 
 
 @dataclass(frozen=True)

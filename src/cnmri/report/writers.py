@@ -1,10 +1,11 @@
-"""Write an :class:`~cnmri.pipeline.Analysis` into an (already temporary) output folder.
+"""Write an :class:`~cnmri.analysis.Analysis` into an (already temporary) output folder.
 
 Files (CONTRACTS.md §2 / DESIGN.md §5): ``findings.json`` (validated against the shipped JSON Schema
 before it is written), ``segments.tsv``, ``nerves_dseg.nii.gz`` with its lookup table
 ``nerves_dseg.tsv`` (BIDS "dseg" convention), the images the measurements were made on (``post.nii.gz``,
 ``pre.nii.gz``, ``enhancement.nii.gz``, same grid as the label map, for viewers such as ``cnmri serve``)
-and ``report.html``.
+and ``report.html``; ``settings.json`` (the frozen :class:`~cnmri.settings.Settings` the analysis ran
+with: no absolute path, no patient identifier) when the analysis carries them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from cnmri.io.outputs import write_json_atomic, write_text_atomic
 
 if TYPE_CHECKING:
-    from cnmri.pipeline import Analysis
+    from cnmri.analysis import Analysis
 
 #: The per-segment values every table of cnmri shows (segments.tsv, the cohort tables, the web app).
 SEGMENT_FIELDS = (
@@ -122,10 +123,13 @@ def write_viewer_volumes(analysis: Analysis, folder: Path) -> list[str]:
 def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None:
     from cnmri.io.nifti import save_volume
 
-    validate_findings(analysis.findings)
+    findings = analysis.findings  # the typed segments and nerves in their JSON form (to_json)
+    validate_findings(findings)
     folder = Path(folder)
-    write_json_atomic(folder / "findings.json", analysis.findings)
-    write_text_atomic(folder / "segments.tsv", segments_tsv(analysis.findings))
+    write_json_atomic(folder / "findings.json", findings)
+    if analysis.settings is not None:
+        write_json_atomic(folder / "settings.json", analysis.settings.to_json())
+    write_text_atomic(folder / "segments.tsv", segments_tsv(findings))
     save_volume(analysis.labels.with_data(analysis.labels.data.astype(np.int16)), folder / "nerves_dseg.nii.gz")
     write_text_atomic(folder / "nerves_dseg.tsv", dseg_lookup_tsv(analysis.label_keys))
     if report:
@@ -142,7 +146,7 @@ def write_outputs(analysis: Analysis, folder: Path, report: bool = True) -> None
             centerlines_mm=analysis.centerlines_mm,
         )
         html = render_report_html(
-            analysis.findings,
+            findings,
             images,
             clinical_html=analysis.clinical_html,
             comparison_html=analysis.comparison_html,

@@ -5,17 +5,36 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dicom_study_builder import StudyWriter
 
 
 def test_analyze_picks_the_series_says_why_and_leaks_no_identifiers(
-    siemens: StudyWriter, tmp_path: Path, run_cli: Callable[[Sequence[str]], int]
+    siemens: StudyWriter, tmp_path: Path, run_cli: Callable[[Sequence[str]], int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import cnmri.pipeline
+    from cnmri.analysis import Analysis
+    from cnmri.assess.findings import SegmentFinding
+
+    results: list[tuple[Any, Analysis]] = []
+    real = cnmri.pipeline.analyze
+
+    def keep(study: Any, settings: Any = None) -> Analysis:
+        results.append((study, real(study, settings)))
+        return results[-1][1]
+
+    monkeypatch.setattr(cnmri.pipeline, "analyze", keep)
     out = tmp_path / "out"
     code = run_cli(["analyze", str(siemens.root), "-o", str(out), "--no-report", "--deidentify"])
     assert code == 0
+    # the DICOM adapter's study went through the same analyze as a NIfTI study (tests/core/test_typed_core.py)
+    ((study, analysis),) = results
+    assert study.origin == "dicom" and type(analysis) is Analysis
+    assert all(type(s) is SegmentFinding for s in analysis.segments)
+    settings = (out / "settings.json").read_text()
+    assert str(siemens.root) not in settings and str(tmp_path) not in settings
     findings = json.loads((out / "findings.json").read_text())
     assert findings["mode"] == "pre_post"
     assert findings["inputs"]["post"]["series_number"] == 7

@@ -26,8 +26,8 @@ from dicom_study_builder import SEQ, SIEMENS, Patient, Study, StudyWriter, colin
 from pydicom.encaps import encapsulate
 from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
 
-from cnmri.commands.analyze import dicom_study_record
 from cnmri.io.dicom.discover import header_from_dataset
+from cnmri.io.study import dicom_study_record
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 NAME, MRN = "Zbigniewska^Oleandra", "MRN48213977"
