@@ -426,8 +426,9 @@ def assess_study(
     segments = assess_segments(prepared, atlas, normative, sequence)
     nerves = summarize_nerves(segments, NERVES)
     for seg in segments:
-        seg.pop("_evidence_z", None)
-        seg.pop("_by_continuity", None)
+        # Public, additive fields: the evidence behind the nerve score, and whether the call came by continuity.
+        seg["evidence_z"] = round(float(seg.get("evidence_z", 0.0)), 2)
+        seg["abnormal_by_continuity"] = bool(seg["abnormal"] and seg.get("abnormal_by_continuity", False))
     return segments, nerves, classify_pattern(nerves)
 
 
@@ -607,7 +608,7 @@ def _assemble_segments(
                     "z_scale": _round(z_detail[2], 4) if z_detail else None,
                     "rule_set": f"{verdict.rule} (sequence {sequence})",
                 },
-                "_evidence_z": verdict.evidence_z,
+                "evidence_z": verdict.evidence_z,
             }
         )
     return out

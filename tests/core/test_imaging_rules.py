@@ -85,7 +85,7 @@ def chain(canalicular_abnormal: bool, z_labyrinthine: float, z_geniculate: float
             "rule": rule,
             "z": z,
             "reasons": [],
-            "_evidence_z": 5.0 if abnormal else 1.0,
+            "evidence_z": 5.0 if abnormal else 1.0,
         }
 
     return [
@@ -147,7 +147,7 @@ def seg(
         "enhancement": enhancement,
         "shared_with": list(shared),
         "reasons": [],
-        "_evidence_z": 5.0 if abnormal else 0.0,
+        "evidence_z": 5.0 if abnormal else 0.0,
     }
 
 

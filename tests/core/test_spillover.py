@@ -68,7 +68,7 @@ def _record(nerve: str, enhancement: float) -> dict[str, Any]:
         "shared_with": [],
         "reasons": [],
         "computed_from": {"z_location": 0.03, "z_scale": 0.08},
-        "_evidence_z": 7.0,
+        "evidence_z": 7.0,
     }
 
 

@@ -261,11 +261,11 @@ def apply_continuity(segments: list[dict[str, Any]], order: Mapping[str, tuple[s
                 neighbour = by_key.get((seg["nerve"], seg["side"], names[j]))
                 if neighbour is None or not neighbour["abnormal"]:
                     continue
-                if neighbour.get("rule") == RULE_PHYSIOLOGIC and not neighbour.get("_by_continuity"):
+                if neighbour.get("rule") == RULE_PHYSIOLOGIC and not neighbour.get("abnormal_by_continuity"):
                     continue
                 seg["abnormal"] = True
-                seg["_by_continuity"] = True
-                seg["_evidence_z"] = max(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z)
+                seg["abnormal_by_continuity"] = True
+                seg["evidence_z"] = max(float(seg.get("evidence_z", 0.0)), NON_PHYSIOLOGIC_Z)
                 seg["reasons"].append(
                     f"continuous with the abnormal {neighbour['segment']} segment of {seg['nerve']} on this side, "
                     f"with raised enhancement (z {seg['z']:.1f} ≥ {CONTINUITY_Z:g})"
@@ -286,7 +286,7 @@ def summarize_nerves(segments: list[dict[str, Any]], nerves: tuple[str, ...]) ->
             if not own:
                 continue
             abnormal_segments = [s["segment"] for s in own if s["abnormal"]]
-            evidence = max((float(s.get("_evidence_z", 0.0)) for s in own), default=0.0)
+            evidence = max((float(s.get("evidence_z", 0.0)) for s in own), default=0.0)
             measured = [s for s in own if s.get("enhancement") is not None]
             out.append(
                 {
@@ -362,7 +362,7 @@ def attribute_adjacent_findings(
         if mutual is not None and mutual[1]["key"] == key and seg["enhancement"] >= other["enhancement"]:
             continue
         seg["abnormal"] = False
-        seg["_evidence_z"] = min(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
+        seg["evidence_z"] = min(float(seg.get("evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
         seg["reasons"].append(
             f"{reason}: attributed to {other['nerve']} (the nerves cannot be separated at this resolution; "
             "review the images)"
@@ -415,7 +415,7 @@ def attribute_shared_segments(segments: list[dict[str, Any]]) -> None:
             )
         elif seg["nerve"] not in elsewhere:
             seg["abnormal"] = False
-            seg["_evidence_z"] = min(float(seg.get("_evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
+            seg["evidence_z"] = min(float(seg.get("evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
             seg["reasons"].append(
                 f"jugular foramen finding attributed to {', '.join(elsewhere)}, abnormal along "
                 "its own course; the segment is shared"
