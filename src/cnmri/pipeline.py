@@ -25,6 +25,8 @@ from cnmri import __version__
 from cnmri.analysis import Analysis
 from cnmri.assess.findings import NerveFinding, SegmentFinding
 from cnmri.assess.imaging import (
+    MIN_ENHANCEMENT_UNITS,
+    NON_PHYSIOLOGIC_Z,
     RULES_VERSION,
     SPILLOVER_MARGIN_MM,
     apply_continuity,
@@ -37,6 +39,7 @@ from cnmri.assess.imaging import (
     judged_as_physiologic,
     sequence_from_dicom,
     summarize_nerves,
+    withdraw_partial_enhancement_at_vessel_contact,
 )
 from cnmri.atlas import NERVES, Atlas, load_atlas
 from cnmri.errors import InputError, RegistrationError
@@ -45,7 +48,9 @@ from cnmri.io.study import Study, nifti_study
 from cnmri.measure.course import NOT_REFINED, Placement, prepare_ciss, refine_cisternal_courses
 from cnmri.measure.features import (
     SegmentMeasurement,
+    enhancement_profile,
     far_side_enhancement,
+    fraction_of_course_above,
     measure_segment,
     reference_scale,
     study_noise_sd,
@@ -313,9 +318,7 @@ def prepare_subject(
     )
 
 
-def _course_image(
-    pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None
-) -> tuple[list[Volume], float, str]:
+def _course_image(pre_n: Volume | None, post_n: Volume, ciss_n: Volume | None) -> tuple[list[Volume], float, str]:
     """Where cisternal nerves are looked for: CISS (dark nerve in bright CSF) when given, else T1 pre
     and post (grey nerve in dark CSF; an infiltrated nerve stands out on post, where the pre may show
     it no better than the tissue around it)."""
@@ -357,17 +360,50 @@ def assess_segments(
             measurements[s.key] = measure_segment(alone, own, own_distance, prepared.post_n, prepared.pre_n)
         else:
             measurements[s.key] = measure_segment(
-                s, prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n,
+                s,
+                prepared.labels,
+                prepared.relative_distance,
+                prepared.post_n,
+                prepared.pre_n,
                 exclude=vessels[s.key].mask if s.key in vessels else None,
             )
     noise_sd = getattr(prepared, "noise_sd", None)  # absent from subjects pickled by older versions
     segments = _assemble_segments(atlas, measurements, normative, prepared.mode, noise_sd, sequence)
     _record_course_and_vessels(segments, prepared, measurements, vessels)
+    withdraw_partial_enhancement_at_vessel_contact(
+        segments, _course_fraction_at_vessel_contact(prepared, segments, vessels)
+    )
     adjacent = adjacent_segments(prepared.segments, SPILLOVER_MARGIN_MM)
     attribute_adjacent_findings(segments, adjacent, _far_side_of_abnormal_pairs(prepared, segments, adjacent, vessels))
     apply_continuity(segments, {nerve: atlas.segment_names(nerve) for nerve in NERVES})
     attribute_shared_segments(segments)
     return segments
+
+
+def _course_fraction_at_vessel_contact(
+    prepared: PreparedSubject, segments: list[dict[str, Any]], vessels: dict[str, VesselExclusion]
+) -> dict[str, float | None]:
+    """For abnormal segments an enhancing vessel crosses: the fraction of the course raised to the level
+    that made them abnormal (z ≥ 3 against the reference and ≥ the absolute floor); recorded in
+    ``computed_from.enhancing_course_fraction``."""
+    by_key = {s.key: s for s in prepared.segments}
+    out: dict[str, float | None] = {}
+    for record in segments:
+        key = record["key"]
+        contact = vessels.get(key)
+        if not record["abnormal"] or contact is None or contact.structures == 0 or key not in by_key:
+            continue
+        detail = record["computed_from"]
+        location, scale = detail.get("z_location"), detail.get("z_scale")
+        if location is None or not scale:
+            continue
+        level = max(MIN_ENHANCEMENT_UNITS, float(location) + NON_PHYSIOLOGIC_Z * float(scale))
+        profile = enhancement_profile(
+            by_key[key], prepared.labels, prepared.relative_distance, prepared.post_n, prepared.pre_n, contact.mask
+        )
+        out[key] = fraction_of_course_above(profile, level)
+        detail["enhancing_course_fraction"] = _round(out[key], 2)
+    return out
 
 
 def _far_side_of_abnormal_pairs(
@@ -385,7 +421,11 @@ def _far_side_of_abnormal_pairs(
             if other in abnormal and key in by_key and other in by_key:
                 exclusion = vessels.get(key)
                 out[(key, other)] = far_side_enhancement(
-                    by_key[key], by_key[other], prepared.labels, prepared.post_n, prepared.pre_n,
+                    by_key[key],
+                    by_key[other],
+                    prepared.labels,
+                    prepared.post_n,
+                    prepared.pre_n,
                     exclude=exclusion.mask if exclusion is not None else None,
                 )[0]
     return out
@@ -397,11 +437,7 @@ def _find_vessels(prepared: PreparedSubject) -> dict[str, VesselExclusion]:
         return {}
     base = prepared.pre_n.data if prepared.pre_n is not None else 1.0
     enhancement = prepared.post_n.with_data((prepared.post_n.data - base).astype(np.float32), name="enhancement")
-    return {
-        s.key: find_vessels(s, prepared.labels, enhancement)
-        for s in prepared.segments
-        if is_vessel_segment(s.key)
-    }
+    return {s.key: find_vessels(s, prepared.labels, enhancement) for s in prepared.segments if is_vessel_segment(s.key)}
 
 
 def _record_course_and_vessels(

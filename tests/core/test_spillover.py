@@ -113,3 +113,39 @@ def test_nodularity_ratio_separates_a_nodule_from_a_smooth_thickened_nerve() -> 
     assert ratios["smooth"] is not None and ratios["smooth"] < 1.15
     assert ratios["nodular"] is not None and ratios["nodular"] > 1.6
     assert nodularity_ratio([2.0, 2.1, 2.0]) is None, "too few cross-sections to judge a shape"
+
+
+def test_enhancement_along_a_stretch_touched_by_a_vessel_is_not_called_but_flagged() -> None:
+    from cnmri.assess.imaging import withdraw_partial_enhancement_at_vessel_contact
+
+    touched, lesion, thick = _record("CN12", 0.67), _record("CN9", 0.70), _record("CN10", 0.60)
+    thick["z_thickness"] = 4.0  # thickened: the nerve itself is enlarged, a vessel does not explain it
+    withdraw_partial_enhancement_at_vessel_contact(
+        [touched, lesion, thick],
+        {
+            touched["key"]: 0.45,
+            lesion["key"]: 0.95,
+            thick["key"]: 0.30,
+        },
+    )
+    assert not touched["abnormal"] and touched["needs_review"] and "neurovascular contact" in touched["reasons"][-1]
+    assert lesion["abnormal"] and thick["abnormal"]
+
+
+def test_the_enhancing_fraction_of_the_course_separates_a_vessel_stretch_from_a_lesion() -> None:
+    from cnmri.measure.features import enhancement_profile, fraction_of_course_above
+
+    image = grid(30.0, (0.5, 0.5, 0.5))
+    course = line((0.0, -10.0, 0.0), (0.0, -5.0, 0.0), (0.0, 0.0, 0.0), (0.0, 5.0, 0.0), (0.0, 10.0, 0.0))
+    segment = SubjectSegment("CN12-left-cisternal", 1, course, np.full(len(course), 1.5))
+    lesion = 0.6 * tube_fraction(image, course, 1.4)
+    # a vessel of 1.2 mm touching the distal quarter of the nerve (5–10 mm along a 20 mm course)
+    vessel = 0.9 * tube_fraction(image, line((1.0, 5.0, 0.0), (1.0, 10.0, 0.0), (9.0, 14.0, 0.0)), 0.6)
+    fractions = {}
+    for name, data in (("lesion", lesion), ("vessel", vessel)):
+        post = image.with_data(data.astype(np.float32))
+        pre = image.with_data(np.zeros(image.shape, dtype=np.float32))
+        labels, distance = rasterize_with_distance(post, [segment])
+        fractions[name] = fraction_of_course_above(enhancement_profile(segment, labels, distance, post, pre), 0.15)
+    assert fractions["lesion"] is not None and fractions["lesion"] > 0.9
+    assert fractions["vessel"] is not None and fractions["vessel"] < 0.5

@@ -60,7 +60,8 @@ ASYMMETRY_FLOOR = 0.1
 #: 1: 90th-percentile enhancement. 2: upper-quartile enhancement, 1 mm spill-over adjacency margin.
 #: 3: normative schema 2 (inflated, floored, noise-aware scale); compartment rules (intensity alone never
 #: abnormal where enhancement is physiologic; thickening, mass, continuity); sequence-aware CN7.
-#: 4: spill-over also judged by the far half of the ROI; physiologic thickening needs a measured other side.
+#: 4: spill-over also judged by the far half of the ROI; physiologic thickening needs a measured other side;
+#: enhancement along less than half the course where a vessel touches the nerve is not called (needs_review).
 RULES_VERSION = "4"
 
 SEQUENCES = ("3d-gre", "3d-tse", "2d-se", "unknown")
@@ -389,6 +390,43 @@ def _spillover_reason(seg: dict[str, Any], other: dict[str, Any], far: float | N
         f"the half of the ROI facing away from the adjacent {other['nerve']} {other['segment']} does not "
         f"enhance abnormally ({far:.2f} reference units{z_text}; whole ROI {seg['enhancement']:.2f})"
     )
+
+
+#: A cisternal or canalicular call made on enhancement alone, raised along less than this fraction of the
+#: segment's course while an enhancing vessel crosses its ROI, is taken as neurovascular contact. Contact
+#: is common in healthy people: an AICA loop in the CPA on 47.6 % of asymptomatic sides (Cureus 2024,
+#: PMC11214648), SCA at the trigeminal root (Maarbjerg, Brain 2015;138:311), PICA and the vertebral artery
+#: around the CN9–CN12 rootlets (Rhoton, Neurosurgery 2000;47(3 Suppl):S29). Leukemic infiltration is
+#: described as thickening and enhancement along the nerve (knowledge base §5). Raised along less than half
+#: the course where a vessel touches it is the vessel's signature, not the nerve's.
+VESSEL_CONTACT_MAX_FRACTION = 0.5
+
+
+def withdraw_partial_enhancement_at_vessel_contact(
+    segments: list[dict[str, Any]], course_fraction: Mapping[str, float | None]
+) -> None:
+    """Withdraw enhancement-only calls confined to a stretch of the course that a vessel touches (in place).
+
+    ``course_fraction`` maps the keys of segments whose ROI an enhancing vessel crosses
+    (:mod:`cnmri.measure.vessels`) to the length-weighted fraction of their course whose core enhancement
+    reaches the segment's abnormal level (:func:`cnmri.measure.features.fraction_of_course_above`). A
+    thickened segment keeps its call. The segment is flagged ``needs_review``: CISS/FIESTA or the images
+    themselves separate a vessel from the nerve.
+    """
+    for seg in segments:
+        fraction = course_fraction.get(seg["key"])
+        if fraction is None or not seg["abnormal"] or seg.get("rule") != RULE_NON_PHYSIOLOGIC:
+            continue
+        if fraction >= VESSEL_CONTACT_MAX_FRACTION or (seg.get("z_thickness") or 0.0) >= THICKNESS_Z:
+            continue
+        seg["abnormal"] = False
+        seg["needs_review"] = True
+        seg["evidence_z"] = min(float(seg.get("evidence_z", 0.0)), NON_PHYSIOLOGIC_Z - 0.5)
+        seg["reasons"].append(
+            f"enhancement reaches the abnormal level along only {fraction:.0%} of the course, where an enhancing "
+            "vessel crosses it, and the nerve is not thickened: taken as neurovascular contact, which is common "
+            "in healthy people; review the images (CISS/FIESTA separates the nerve from the vessel)"
+        )
 
 
 def attribute_shared_segments(segments: list[dict[str, Any]]) -> None:
