@@ -123,6 +123,11 @@ def main() -> None:
         seed = args.first_seed + i
         spec, described = control_spec(i, models, rng)
         seconds = prepare_control(seed, spec, args.work, atlas, base)
+        timing = args.work / "prepared" / f"control-{seed}.seconds.json"
+        if seconds:
+            timing.write_text(json.dumps(seconds))
+        elif timing.exists():
+            seconds = json.loads(timing.read_text())  # prepared by an earlier run: keep its timings
         per_mode = {mode: control_findings(prepared_path(args.work, seed, mode), atlas) for mode in MODES}
         findings += per_mode.values()
         records.append(
