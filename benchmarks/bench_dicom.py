@@ -49,9 +49,7 @@ def build(root: Path, n_files: int) -> int:
     ]
     written, number, t = 0, 10, 8 * 3600
     while written < n_files:
-        for series, description, seq, n in (
-            plan if written == 0 else [(number, f"t1_se_tra_{number}", "ge_t1", 160)]
-        ):
+        for series, description, seq, n in plan if written == 0 else [(number, f"t1_se_tra_{number}", "ge_t1", 160)]:
             n = min(n, n_files - written)
             if n <= 0:
                 break

@@ -94,8 +94,13 @@ def main() -> None:
             prepared = refine_courses(prepared)
         sequence = next((seq for prefix, seq in sequences if name.startswith(prefix)), "unknown")
         segments, nerves, pattern = assess_study(prepared, atlas, normative, sequence)
-        findings = {"mode": prepared.mode, "segments": segments, "nerves": nerves, "pattern": pattern,
-                    "registration": prepared.registration}
+        findings = {
+            "mode": prepared.mode,
+            "segments": segments,
+            "nerves": nerves,
+            "pattern": pattern,
+            "registration": prepared.registration,
+        }
         truth = json.loads(truth_path.read_text(encoding="utf-8"))
         case = score_case(truth, findings, name, None)
         group = _group(name, truth)

@@ -1,4 +1,4 @@
-"""``ruff check`` and ``mypy`` are part of the test run, so CI fails when either finds a problem.
+"""``ruff check``, ``ruff format --check`` and ``mypy`` run in the tests, so CI fails when one finds a problem.
 
 Both come with ``pip install -e '.[dev]'``; they run on the source tree this file belongs to.
 """
@@ -26,6 +26,11 @@ def test_tool_is_installed(tool: str) -> None:
 def test_ruff_check_is_clean() -> None:
     run = _run("ruff", "check", "--no-cache", "src", "tests", "benchmarks")
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_ruff_format_is_clean() -> None:
+    run = _run("ruff", "format", "--check", "--no-cache", "src", "tests", "benchmarks")
+    assert run.returncode == 0, "run 'ruff format src tests benchmarks':\n" + run.stdout + run.stderr
 
 
 def test_mypy_is_clean() -> None:

@@ -49,12 +49,16 @@ def test_export_tsv_has_one_row_per_point(atlas_only: None, capsys: pytest.Captu
     assert cells[0].startswith("CN") and cells[1] in ("left", "right") and cells[-1] in ("true", "false")
 
 
-def test_export_of_a_user_atlas_file(
-    atlas_only: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    segment = {"nerve": "CN7", "side": "left", "segment": "cisternal",
-               "points_mm": [[-17, -29, -41], [-30, -24, -41]], "radius_mm": 2.0,
-               "physiologic_enhancement": False, "source": "unit test"}
+def test_export_of_a_user_atlas_file(atlas_only: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    segment = {
+        "nerve": "CN7",
+        "side": "left",
+        "segment": "cisternal",
+        "points_mm": [[-17, -29, -41], [-30, -24, -41]],
+        "radius_mm": 2.0,
+        "physiologic_enhancement": False,
+        "source": "unit test",
+    }
     payload = {"atlas_version": "test", "space": "MNIColin27", "segments": [segment]}
     path = tmp_path / "atlas.json"
     path.write_text(json.dumps(payload), encoding="utf-8")
@@ -63,9 +67,7 @@ def test_export_of_a_user_atlas_file(
     assert out["atlas_version"] == "test" and out["segments"][0]["radius_mm"] == [2.0, 2.0]
 
 
-def test_bad_atlas_file_is_exit_code_2(
-    atlas_only: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_atlas_file_is_exit_code_2(atlas_only: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.json"
     assert cli.main(["atlas", "export", "--atlas", str(missing)]) == 2
     captured = capsys.readouterr()
@@ -75,9 +77,7 @@ def test_bad_atlas_file_is_exit_code_2(
     assert cli.main(["atlas", "export", "--atlas", str(broken)]) == 2
 
 
-def test_atlas_without_an_action_prints_help_and_fails(
-    atlas_only: None, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_atlas_without_an_action_prints_help_and_fails(atlas_only: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["atlas"]) == 2
     assert "export" in capsys.readouterr().err
 

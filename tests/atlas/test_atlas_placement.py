@@ -39,10 +39,20 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 #: clinical knowledge §2: segments that may enhance normally; every other segment must not.
 PHYSIOLOGIC: set[tuple[str, str]] = {
-    ("CN7", "labyrinthine"), ("CN7", "geniculate"), ("CN7", "tympanic"), ("CN7", "mastoid"),
-    ("CN5", "meckel_cave"), ("CN5", "V2"), ("CN5", "V3"), ("CN5", "V1"),
-    ("CN6", "dorello"), ("CN3", "cavernous"), ("CN12", "hypoglossal_canal"),
-    ("CN9", "jugular_foramen"), ("CN10", "jugular_foramen"), ("CN11", "jugular_foramen"),
+    ("CN7", "labyrinthine"),
+    ("CN7", "geniculate"),
+    ("CN7", "tympanic"),
+    ("CN7", "mastoid"),
+    ("CN5", "meckel_cave"),
+    ("CN5", "V2"),
+    ("CN5", "V3"),
+    ("CN5", "V1"),
+    ("CN6", "dorello"),
+    ("CN3", "cavernous"),
+    ("CN12", "hypoglossal_canal"),
+    ("CN9", "jugular_foramen"),
+    ("CN10", "jugular_foramen"),
+    ("CN11", "jugular_foramen"),
 }
 
 #: segments of a nerve that follow one another (the end of one is the start of the next)
@@ -124,8 +134,9 @@ def brainstem_distance(brainstem: NDArray[np.bool_]) -> tuple[NDArray[np.float64
     return ndi.distance_transform_edt(~brainstem), ndi.distance_transform_edt(brainstem)
 
 
-def signed_distance(template: Volume, dist: tuple[NDArray[np.float64], NDArray[np.float64]],
-                    point: NDArray[np.float64]) -> float:
+def signed_distance(
+    template: Volume, dist: tuple[NDArray[np.float64], NDArray[np.float64]], point: NDArray[np.float64]
+) -> float:
     """Distance (mm) to the brainstem surface: positive outside, negative inside."""
     ijk = tuple(np.round(template.world_to_voxel(point)[0]).astype(int))
     outside, inside = dist
@@ -178,16 +189,19 @@ def test_geometry_is_dense_ordered_and_plausibly_sized(atlas: Atlas) -> None:
         assert seg.radius_mm.min() >= 1.0 and seg.radius_mm.max() <= 5.0, seg.key
         assert 3.0 <= seg.length_mm <= 45.0, f"{seg.key}: {seg.length_mm:.1f} mm"
     for side in Side:
-        assert atlas.segment("CN5", side, "meckel_cave").radius_mm.max() > atlas.segment(
-            "CN5", side, "cisternal").radius_mm.max()
+        assert (
+            atlas.segment("CN5", side, "meckel_cave").radius_mm.max()
+            > atlas.segment("CN5", side, "cisternal").radius_mm.max()
+        )
 
 
 @pytest.mark.parametrize(("nerve", "chain"), CHAINS)
 def test_consecutive_segments_join(atlas: Atlas, nerve: str, chain: tuple[str, ...]) -> None:
     for side in Side:
         for first, second in itertools.pairwise(chain):
-            gap = np.linalg.norm(atlas.segment(nerve, side, first).points_mm[-1]
-                                 - atlas.segment(nerve, side, second).points_mm[0])
+            gap = np.linalg.norm(
+                atlas.segment(nerve, side, first).points_mm[-1] - atlas.segment(nerve, side, second).points_mm[0]
+            )
             assert gap < 0.5, f"{nerve}-{side.value}: {first} does not end where {second} starts"
 
 
@@ -312,7 +326,7 @@ def test_facial_nerve_runs_anterosuperior_to_the_vestibulocochlear_nerve(atlas: 
             cn7 = atlas.segment("CN7", side, segment).points_mm
             cn8 = atlas.segment("CN8", side, segment).points_mm
             # compare the distal halves, where the nerves have left their separate brainstem exits
-            a, b = cn7[len(cn7) // 2:].mean(axis=0), cn8[len(cn8) // 2:].mean(axis=0)
+            a, b = cn7[len(cn7) // 2 :].mean(axis=0), cn8[len(cn8) // 2 :].mean(axis=0)
             assert a[1] > b[1] and a[2] > b[2], f"{side} {segment}: CN7 must be anterior and superior to CN8"
             assert 2.0 <= float(np.linalg.norm(a - b)) <= 4.0
 

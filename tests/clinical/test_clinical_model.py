@@ -24,9 +24,7 @@ def test_example_case_loads() -> None:
 def test_json_and_yaml_give_the_same_case(tmp_path: Path) -> None:
     data = {"csf": {"wbc_per_ul": 3, "blasts": True}, "exam": {"cranial_nerve_palsies": ["CN6-left"]}}
     (tmp_path / "c.json").write_text(json.dumps(data))
-    (tmp_path / "c.yaml").write_text(
-        "csf: {wbc_per_ul: 3, blasts: true}\nexam:\n  cranial_nerve_palsies: [CN6-left]\n"
-    )
+    (tmp_path / "c.yaml").write_text("csf: {wbc_per_ul: 3, blasts: true}\nexam:\n  cranial_nerve_palsies: [CN6-left]\n")
     assert load_case(tmp_path / "c.json") == load_case(tmp_path / "c.yaml")
 
 
@@ -105,9 +103,7 @@ def test_unknown_drug_is_allowed_and_reported() -> None:
 
 
 def test_known_drug_aliases() -> None:
-    case = case_from_dict(
-        {"medications": [{"name": "Vincristine", "days_since_last_dose": 7}, {"name": "IT MTX"}]}
-    )
+    case = case_from_dict({"medications": [{"name": "Vincristine", "days_since_last_dose": 7}, {"name": "IT MTX"}]})
     assert [w for w in evaluate_case(case)["warnings"] if w.startswith("medications")] == []
 
 

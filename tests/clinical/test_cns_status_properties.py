@@ -29,9 +29,7 @@ def complete_cases(draw: Any) -> dict[str, Any]:
             "rbc_per_ul": draw(st.integers(500_000, 6_000_000)),
             "blasts": draw(st.booleans()),
         },
-        "exam": {
-            "cranial_nerve_palsies": draw(st.sampled_from([[], ["CN7-left"], ["CN6-left", "CN6-right"]]))
-        },
+        "exam": {"cranial_nerve_palsies": draw(st.sampled_from([[], ["CN7-left"], ["CN6-left", "CN6-right"]]))},
         "imaging": {"intracranial_mass": draw(st.booleans())},
     }
 

@@ -38,9 +38,7 @@ sys.stderr.write(run.stderr)
 def run_measured(*argv: str) -> tuple[int, float, float, str]:
     """Exit code, peak memory (MB), seconds and stderr of ``cnmri ARGV`` in a fresh process."""
     env = dict(os.environ, PYTHONPATH=str(SRC))
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True, env=env, timeout=120
-    )
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True, env=env, timeout=120)
     code, peak, seconds = done.stdout.split()
     return int(code), float(peak), float(seconds), done.stderr
 
@@ -146,9 +144,7 @@ def test_the_clinical_file_is_checked_before_any_image_work(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
-def test_20000_deep_nesting_is_a_clear_error(
-    tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_20000_deep_nesting_is_a_clear_error(tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
     deep = tmp_path / f"case{suffix}"
     deep.write_text("[" * 20000 + "]" * 20000 + "\n")
     assert main(["clinical", str(deep)]) == 2

@@ -105,9 +105,7 @@ def test_never_an_input_even_with_force(
     assert base.exists()
 
 
-def test_analyze_never_replaces_the_folder_of_its_images(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_analyze_never_replaces_the_folder_of_its_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A phantom/demo folder is a marked cnmri output that also holds the images given to analyze."""
     case = tmp_path / "case"
     case.mkdir()
@@ -152,9 +150,7 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_partial_folders_of_dead_runs_are_removed_by_the_next_run(
-    analyses: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_partial_folders_of_dead_runs_are_removed_by_the_next_run(analyses: tuple[Path, Path], tmp_path: Path) -> None:
     dead = tmp_path / f".cmp.partial-{_dead_pid()}-abc123"
     (dead / ".work" / "dicom").mkdir(parents=True)
     (dead / ".work" / "dicom" / "post.nii.gz").write_bytes(b"converted patient images")

@@ -23,9 +23,7 @@ def base2mm() -> Volume:
     return downsampled_base(2, load_template(COLIN))
 
 
-def _seg(
-    nerve: str, side: str, name: str, points: list[list[float]], phys: bool = False
-) -> dict[str, object]:
+def _seg(nerve: str, side: str, name: str, points: list[list[float]], phys: bool = False) -> dict[str, object]:
     sign = -1.0 if side == "left" else 1.0
     pts = [[sign * abs(p[0]), p[1], p[2]] for p in points]
     return {

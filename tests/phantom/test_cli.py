@@ -31,9 +31,7 @@ def test_bad_base_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     import numpy as np
 
     path = tmp_path / "blob.nii.gz"
-    nib.save(
-        nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 20)).astype(np.float32), np.eye(4)), path
-    )
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 20)).astype(np.float32), np.eye(4)), path)
     assert main(["phantom", "-o", str(tmp_path / "case"), "--base", str(path)]) == 2
     assert "head" in capsys.readouterr().err
 

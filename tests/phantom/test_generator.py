@@ -105,12 +105,8 @@ def test_realism_maps_truth_points(base2mm: Volume, small_atlas: Atlas) -> None:
     patch = render.ellipsoid(base2mm.shape, base2mm.affine, dot, np.full(3, 3.0), 2)
     data.reshape(-1)[patch.index] += 2000.0 * patch.fraction.astype(np.float32)
     base = base2mm.with_data(data)
-    realism = Realism(
-        pose=True, deformation=True, head_scale=True, motion=True, voxel_size_mm=(1.2, 1.2, 1.2)
-    )
-    case = generate_case(
-        PhantomSpec(physiologic=False, realism=realism), 11, base, small_atlas, supersample=1
-    )
+    realism = Realism(pose=True, deformation=True, head_scale=True, motion=True, voxel_size_mm=(1.2, 1.2, 1.2))
+    case = generate_case(PhantomSpec(physiologic=False, realism=realism), 11, base, small_atlas, supersample=1)
     mapping = SubjectMap.from_truth(case.truth["subject_map"])
     assert not mapping.is_identity
     for vol, post in ((case.pre, False), (case.post, True)):
@@ -121,13 +117,9 @@ def test_realism_maps_truth_points(base2mm: Volume, small_atlas: Atlas) -> None:
     # Round trip of the map itself.
     q = np.array([[0.0, -20.0, -40.0], [30.0, -25.0, -45.0]])
     assert np.allclose(mapping.subject_to_template(mapping.template_to_subject(q)), q, atol=1e-3)
-    assert np.allclose(
-        mapping.subject_to_template(mapping.template_to_subject(q, post=True), post=True), q, atol=1e-3
-    )
+    assert np.allclose(mapping.subject_to_template(mapping.template_to_subject(q, post=True), post=True), q, atol=1e-3)
     lm = case.truth["landmarks"]["clivus_mid"]
-    assert np.allclose(
-        mapping.template_to_subject(np.array(lm["template_mm"]))[0], lm["subject_mm"], atol=1e-3
-    )
+    assert np.allclose(mapping.template_to_subject(np.array(lm["template_mm"]))[0], lm["subject_mm"], atol=1e-3)
 
 
 def test_noise_and_bias(base2mm: Volume, small_atlas: Atlas) -> None:

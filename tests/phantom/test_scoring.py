@@ -84,12 +84,8 @@ def test_aggregate_metrics() -> None:
 
 
 def test_registration_error_by_landmark() -> None:
-    truth = dict(
-        CONTROL, landmarks={"clivus_mid": {"template_mm": [0, -7, -40], "subject_mm": [1.0, 2.0, 3.0]}}
-    )
-    findings = dict(
-        _findings({}), registration={"skull_base_landmarks_subject_mm": {"clivus_mid": [1.0, 2.0, 6.0]}}
-    )
+    truth = dict(CONTROL, landmarks={"clivus_mid": {"template_mm": [0, -7, -40], "subject_mm": [1.0, 2.0, 3.0]}})
+    findings = dict(_findings({}), registration={"skull_base_landmarks_subject_mm": {"clivus_mid": [1.0, 2.0, 6.0]}})
     assert score_case(truth, findings).registration_errors_mm == {"clivus_mid": pytest.approx(3.0)}
 
 
@@ -104,9 +100,7 @@ def test_labels_and_discovery(tmp_path: Path) -> None:
     anat.mkdir(parents=True)
     (anat / "sub-01_ses-1_T1w.nii.gz").write_bytes(b"")
     (anat / "sub-01_ses-1_ce-gadolinium_T1w.nii.gz").write_bytes(b"")
-    (tmp_path / "sub-01" / "ses-1" / "sub-01_ses-1_labels.json").write_text(
-        json.dumps({"abnormal_nerves": []})
-    )
+    (tmp_path / "sub-01" / "ses-1" / "sub-01_ses-1_labels.json").write_text(json.dumps({"abnormal_nerves": []}))
     cases = discover_cases(tmp_path)
     assert len(cases) == 1
     assert cases[0].pre is not None and cases[0].pre.name == "sub-01_ses-1_T1w.nii.gz"
@@ -124,8 +118,7 @@ def test_ci_suite_with_stand_in_detector(tmp_path: Path) -> None:
         return {
             "segments": [],
             "nerves": [
-                {"nerve": n.split("-")[0], "side": n.split("-")[1], "abnormal": True}
-                for n in truth["abnormal_nerves"]
+                {"nerve": n.split("-")[0], "side": n.split("-")[1], "abnormal": True} for n in truth["abnormal_nerves"]
             ],
         }
 

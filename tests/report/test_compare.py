@@ -22,9 +22,7 @@ from cnmri.report.compare import (
 )
 
 
-def seg(
-    nerve: str, side: str, segment: str, abnormal: bool | None, enh: Any, thick: Any, **extra: Any
-) -> dict:
+def seg(nerve: str, side: str, segment: str, abnormal: bool | None, enh: Any, thick: Any, **extra: Any) -> dict:
     return {
         "nerve": nerve,
         "side": side,
@@ -121,12 +119,8 @@ def test_thresholds_among_abnormal_segments(base: tuple, follow: tuple, category
 
 
 def test_overall_resolved_and_stable() -> None:
-    base = findings(
-        [seg("CN7", "left", "cisternal", True, 2.0, 2.0), seg("CN7", "right", "cisternal", False, 0, 1)]
-    )
-    follow = findings(
-        [seg("CN7", "left", "cisternal", False, 0.1, 1.0), seg("CN7", "right", "cisternal", False, 0, 1)]
-    )
+    base = findings([seg("CN7", "left", "cisternal", True, 2.0, 2.0), seg("CN7", "right", "cisternal", False, 0, 1)])
+    follow = findings([seg("CN7", "left", "cisternal", False, 0.1, 1.0), seg("CN7", "right", "cisternal", False, 0, 1)])
     assert compare_findings(base, follow)["summary"]["overall"] == "resolved"
     assert compare_findings(base, base)["summary"]["overall"] == "stable"
     assert compare_findings(base, base)["warnings"] == []

@@ -99,9 +99,7 @@ def test_summary_has_every_nerve_and_side_with_abnormal_highlighted(html: str) -
 
 def test_pattern_line(html: str) -> None:
     assert "Single nerve</b>: CN7 facial left" in html
-    text = pattern_text(
-        {"kind": "multiple_nerves", "nerves": ["CN9-right", "CN7-left", "CN7-right", "CN9-left"]}
-    )
+    text = pattern_text({"kind": "multiple_nerves", "nerves": ["CN9-right", "CN7-left", "CN7-right", "CN9-left"]})
     assert text == "Multiple nerves: CN7 facial bilateral, CN9 glossopharyngeal bilateral"
     assert pattern_text({"kind": "normal", "nerves": []}).startswith("Normal")
 
@@ -172,9 +170,7 @@ def test_text_from_findings_is_escaped(findings: dict[str, Any], report_images: 
     findings["inputs"]["post"]["file"] = f"/tmp/{evil}.nii.gz"
     findings["software"]["version"] = evil
     keys = {v: (evil if k == "CN7-left-canalicular" else k) for v, k in report_images.label_keys.items()}
-    centerlines = {
-        evil if k == "CN7-left-canalicular" else k: v for k, v in report_images.centerlines_mm.items()
-    }
+    centerlines = {evil if k == "CN7-left-canalicular" else k: v for k, v in report_images.centerlines_mm.items()}
     images = ReportImages(
         report_images.post,
         report_images.pre,

@@ -87,9 +87,7 @@ def background(
     return image.astype(np.float32), extent
 
 
-def draw_view(
-    atlas: Atlas, data: NDArray[np.float32], affine: NDArray[np.float64], view: View, out: Path
-) -> Path:
+def draw_view(atlas: Atlas, data: NDArray[np.float32], affine: NDArray[np.float64], view: View, out: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,8 +100,15 @@ def draw_view(
     width = 9.0
     fig, ax = plt.subplots(figsize=(width, width * (v1 - v0) / (h1 - h0) + 0.6))
     vmax = float(np.percentile(data, 99.5))
-    ax.imshow(image, origin="lower", cmap="gray", extent=(extent[0], extent[1], extent[2], extent[3]), vmin=0,
-              vmax=vmax, interpolation="nearest")
+    ax.imshow(
+        image,
+        origin="lower",
+        cmap="gray",
+        extent=(extent[0], extent[1], extent[2], extent[3]),
+        vmin=0,
+        vmax=vmax,
+        interpolation="nearest",
+    )
     colours = nerve_colours()
     segments: list[Segment] = [s for s in atlas.segments if s.side.value in view.sides]
     for seg in segments:
@@ -128,12 +133,14 @@ def draw_view(
         Line2D([0], [0], color="w", lw=1.5, ls="-", label="no physiologic enhancement"),
         Line2D([0], [0], color="w", lw=1.5, ls="--", label="may enhance normally"),
     ]
-    legend = ax.legend(handles=handles, loc="upper right", fontsize=7, ncol=2, framealpha=0.6,
-                       facecolor="black", labelcolor="white")
+    legend = ax.legend(
+        handles=handles, loc="upper right", fontsize=7, ncol=2, framealpha=0.6, facecolor="black", labelcolor="white"
+    )
     legend.get_frame().set_edgecolor("white")
     if view.plane != "sagittal":
-        ax.text(0.01, 0.01, "subject's right is on the right (x > 0)", transform=ax.transAxes, color="yellow",
-                fontsize=7)
+        ax.text(
+            0.01, 0.01, "subject's right is on the right (x > 0)", transform=ax.transAxes, color="yellow", fontsize=7
+        )
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

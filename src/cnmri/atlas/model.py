@@ -115,8 +115,12 @@ class Atlas:
             "space": self.space,
             "segments": [s.to_export() for s in self.segments],
             "reference_regions": [
-                {"name": r.name, "center_mm": np.round(r.center_mm, 2).tolist(), "radius_mm": r.radius_mm,
-                 "tissue": r.tissue}
+                {
+                    "name": r.name,
+                    "center_mm": np.round(r.center_mm, 2).tolist(),
+                    "radius_mm": r.radius_mm,
+                    "tissue": r.tissue,
+                }
                 for r in self.reference_regions
             ],
         }

@@ -10,7 +10,15 @@ from typing import Any
 
 FORMATS = ("json", "tsv")
 TSV_COLUMNS = (
-    "nerve", "side", "segment", "point", "x_mm", "y_mm", "z_mm", "radius_mm", "physiologic_enhancement",
+    "nerve",
+    "side",
+    "segment",
+    "point",
+    "x_mm",
+    "y_mm",
+    "z_mm",
+    "radius_mm",
+    "physiologic_enhancement",
 )
 
 
@@ -29,8 +37,13 @@ def register(subparsers: Any) -> None:
         "one row per centerline point.",
     )
     export.add_argument("--format", choices=FORMATS, default="json", help="output format (default json)")
-    export.add_argument("--atlas", type=Path, default=None, metavar="FILE",
-                        help="an atlas JSON file of the same format (default: the shipped atlas v1)")
+    export.add_argument(
+        "--atlas",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an atlas JSON file of the same format (default: the shipped atlas v1)",
+    )
     parser.set_defaults(func=func, _atlas_parser=parser)
 
 
@@ -39,8 +52,15 @@ def export_tsv(payload: dict[str, Any]) -> str:
     for seg in payload["segments"]:
         flag = "true" if seg["physiologic_enhancement"] else "false"
         for index, (point, radius) in enumerate(zip(seg["points_mm"], seg["radius_mm"], strict=True)):
-            cells = [seg["nerve"], seg["side"], seg["segment"], str(index), *(f"{v:.2f}" for v in point),
-                     f"{radius:.2f}", flag]
+            cells = [
+                seg["nerve"],
+                seg["side"],
+                seg["segment"],
+                str(index),
+                *(f"{v:.2f}" for v in point),
+                f"{radius:.2f}",
+                flag,
+            ]
             lines.append("\t".join(cells))
     return "\n".join(lines) + "\n"
 

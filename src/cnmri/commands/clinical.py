@@ -20,9 +20,7 @@ def register(subparsers: Any) -> None:
         "against each entity. Decision support, not a diagnosis.",
     )
     parser.add_argument("case", type=Path, metavar="CASE.yaml", help="clinical case file (YAML or JSON)")
-    parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="text for reading (default) or JSON"
-    )
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="text for reading (default) or JSON")
     parser.add_argument(
         "--framework",
         choices=FRAMEWORK_CHOICES,

@@ -21,15 +21,9 @@ def register(subparsers: Any) -> None:
         "post-contrast T1 can be chosen, with the option to pass.",
     )
     parser.add_argument("study_dir", metavar="STUDY_DIR", help="folder holding the study's DICOM files")
-    parser.add_argument(
-        "--format", choices=("table", "json"), default="table", help="output format (default table)"
-    )
-    parser.add_argument(
-        "--post-series", type=int, default=None, metavar="N", help="use series N as post-contrast T1"
-    )
-    parser.add_argument(
-        "--pre-series", type=int, default=None, metavar="N", help="use series N as pre-contrast T1"
-    )
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    parser.add_argument("--post-series", type=int, default=None, metavar="N", help="use series N as post-contrast T1")
+    parser.add_argument("--pre-series", type=int, default=None, metavar="N", help="use series N as pre-contrast T1")
     parser.add_argument(
         "--study", default=None, metavar="UID", help="list only this study (StudyInstanceUID or its number)"
     )
@@ -120,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
 
     with voxel_limit(args.max_voxels):
         inventory = inspect_study(
-            args.study_dir, pre_series=args.pre_series, post_series=args.post_series, identify=args.identify,
+            args.study_dir,
+            pre_series=args.pre_series,
+            post_series=args.post_series,
+            identify=args.identify,
             study=args.study,
         )
     if args.format == "json":

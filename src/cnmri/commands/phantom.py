@@ -31,14 +31,10 @@ def register(subparsers: Any) -> None:
         default="",
         help="comma-separated segment names to restrict the lesions to (default: all)",
     )
-    parser.add_argument(
-        "--contrast", type=float, default=0.6, help="lesion enhancement, fraction of WM signal"
-    )
+    parser.add_argument("--contrast", type=float, default=0.6, help="lesion enhancement, fraction of WM signal")
     parser.add_argument("--thickness-mm", type=float, default=2.5, help="lesion diameter in mm")
     parser.add_argument("--nodular", action="store_true", help="nodular rather than smooth thickening")
-    parser.add_argument(
-        "--leptomeningeal", action="store_true", help="add posterior-fossa leptomeningeal coating"
-    )
+    parser.add_argument("--leptomeningeal", action="store_true", help="add posterior-fossa leptomeningeal coating")
     parser.add_argument("--snr", type=float, default=None, help="Rician noise: WM signal / noise sigma")
     parser.add_argument(
         "--realism",
@@ -62,9 +58,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_lesions(
-    text: str, segments: str, contrast: float, thickness_mm: float, nodular: bool
-) -> tuple[Any, ...]:
+def parse_lesions(text: str, segments: str, contrast: float, thickness_mm: float, nodular: bool) -> tuple[Any, ...]:
     """``CN7-left,CN9-right`` → LesionSpec tuple; names are checked later against the atlas."""
     from cnmri.atlas.model import NERVES
     from cnmri.phantom.generator import LesionSpec
@@ -76,8 +70,7 @@ def parse_lesions(
         nerve = nerve.upper()
         if nerve not in NERVES or side.lower() not in ("left", "right"):
             raise InputError(
-                f"--lesions: {item!r} is not NERVE-SIDE; nerves {', '.join(NERVES)}; sides left, right "
-                "(e.g. CN7-left)"
+                f"--lesions: {item!r} is not NERVE-SIDE; nerves {', '.join(NERVES)}; sides left, right (e.g. CN7-left)"
             )
         out.append(LesionSpec(nerve, side.lower(), segs, contrast, thickness_mm, nodular))
     if segs and not out:

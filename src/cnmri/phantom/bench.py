@@ -67,9 +67,7 @@ def suite_cases(name: str) -> list[BenchCase]:
         off = Realism(snr=40.0)
         return [
             BenchCase("ci-000-control", PhantomSpec(realism=off), 1),
-            BenchCase(
-                "ci-001-cn7l", PhantomSpec((LesionSpec("CN7", "left", None, 0.8, 3.0),), realism=off), 2
-            ),
+            BenchCase("ci-001-cn7l", PhantomSpec((LesionSpec("CN7", "left", None, 0.8, 3.0),), realism=off), 2),
             BenchCase(
                 "ci-002-cn9r-cn5l",
                 PhantomSpec(
@@ -89,9 +87,7 @@ def suite_cases(name: str) -> list[BenchCase]:
     snrs = (20.0, 30.0, 50.0)
     for i in range(10):
         snr = snrs[i % 3]
-        cases.append(
-            BenchCase(f"std-{i:03d}-control-snr{snr:g}", PhantomSpec(realism=Realism.standard(snr)), 100 + i)
-        )
+        cases.append(BenchCase(f"std-{i:03d}-control-snr{snr:g}", PhantomSpec(realism=Realism.standard(snr)), 100 + i))
     contrasts = (0.2, 0.3, 0.4, 0.6, 0.8, 1.0)
     for i in range(30):
         # 18 cases sweep contrast at SNR 30; 12 sweep SNR (10, 20, 30, 50) at contrast 0.6.
@@ -150,9 +146,7 @@ def run_labelled(
     return scores, failures
 
 
-def run_suite(
-    name: str, out_dir: Path, analyzer: Analyzer | None = None, base: Volume | None = None
-) -> dict[str, Any]:
+def run_suite(name: str, out_dir: Path, analyzer: Analyzer | None = None, base: Volume | None = None) -> dict[str, Any]:
     """Generate the suite's cases into ``out_dir/cases``, analyse, score, and write the report."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -264,8 +258,7 @@ def markdown_table(metrics: dict[str, Any], title: str) -> str:
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| {r['snr']:g} | {_fmt(r['sensitivity'])} | {r['lesioned_nerves']} |"
-        for r in metrics["detection_vs_snr"]
+        f"| {r['snr']:g} | {_fmt(r['sensitivity'])} | {r['lesioned_nerves']} |" for r in metrics["detection_vs_snr"]
     ]
     lines += [
         "",

@@ -234,15 +234,10 @@ def _curve(scores: Iterable[CaseScore], attr: str) -> list[dict[str, Any]]:
             continue
         groups[float(value)][0] += s.tp
         groups[float(value)][1] += s.tp + s.fn
-    return [
-        {attr: k, "sensitivity": _ratio(v[0], v[1]), "lesioned_nerves": v[1]}
-        for k, v in sorted(groups.items())
-    ]
+    return [{attr: k, "sensitivity": _ratio(v[0], v[1]), "lesioned_nerves": v[1]} for k, v in sorted(groups.items())]
 
 
-def aggregate(
-    scores: Sequence[CaseScore], min_contrast: float = 0.4, min_snr: float = 20.0
-) -> dict[str, Any]:
+def aggregate(scores: Sequence[CaseScore], min_contrast: float = 0.4, min_snr: float = 20.0) -> dict[str, Any]:
     """Suite metrics; ``headline`` restricts lesion cases to contrast ≥ ``min_contrast`` and SNR ≥ ``min_snr``
     (the issue's target conditions); controls always count."""
 
@@ -256,9 +251,7 @@ def aggregate(
         for s in controls:
             for key in set(s.physiologic_false_calls):
                 phys_counts[key] += 1
-        phys_rate = (
-            {k: round(v / len(controls), 4) for k, v in sorted(phys_counts.items())} if controls else {}
-        )
+        phys_rate = {k: round(v / len(controls), 4) for k, v in sorted(phys_counts.items())} if controls else {}
         thick = [e for s in selected for (_, t, e) in s.thickness_errors_mm if t >= 2.0]
         reg = [e for s in selected for e in s.registration_errors_mm.values()]
         seg_tp = sum(s.segment_tp for s in selected)
@@ -271,16 +264,12 @@ def aggregate(
             "nerve_counts": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
             "sensitivity": _ratio(tp, tp + fn),
             "specificity": _ratio(tn, tn + fp),
-            "fp_nerves_per_control": None
-            if not controls
-            else round(sum(s.fp for s in controls) / len(controls), 4),
+            "fp_nerves_per_control": None if not controls else round(sum(s.fp for s in controls) / len(controls), 4),
             "segment_counts": {"tp": seg_tp, "fp": seg_fp, "fn": seg_fn, "tn": seg_tn},
             "segment_sensitivity": _ratio(seg_tp, seg_tp + seg_fn),
             "segment_specificity": _ratio(seg_tn, seg_tn + seg_fp),
             "physiologic_false_call_rate_in_controls": phys_rate,
-            "physiologic_false_call_rate_max": max(phys_rate.values())
-            if phys_rate
-            else (0.0 if controls else None),
+            "physiologic_false_call_rate_max": max(phys_rate.values()) if phys_rate else (0.0 if controls else None),
             "thickness_error_mm_lesions_ge_2mm": _stats(thick),
             "registration_error_mm": _stats(reg),
             "seconds_per_case": _stats([s.seconds for s in selected if s.seconds is not None]),
@@ -289,22 +278,17 @@ def aggregate(
     headline_cases = [
         s
         for s in scores
-        if s.is_control
-        or ((s.contrast is None or s.contrast >= min_contrast) and (s.snr is None or s.snr >= min_snr))
+        if s.is_control or ((s.contrast is None or s.contrast >= min_contrast) and (s.snr is None or s.snr >= min_snr))
     ]
     headline = block(headline_cases)
     targets = {
         "sensitivity_ge_0.95": _meets(headline["sensitivity"], 0.95, ge=True),
         "fp_nerves_per_control_le_0.1": _meets(headline["fp_nerves_per_control"], 0.1, ge=False),
-        "physiologic_false_call_rate_le_0.05": _meets(
-            headline["physiologic_false_call_rate_max"], 0.05, ge=False
-        ),
+        "physiologic_false_call_rate_le_0.05": _meets(headline["physiologic_false_call_rate_max"], 0.05, ge=False),
         "thickness_error_median_le_0.5mm": _meets(
             headline["thickness_error_mm_lesions_ge_2mm"]["median"], 0.5, ge=False
         ),
-        "registration_error_median_le_1.5mm": _meets(
-            headline["registration_error_mm"]["median"], 1.5, ge=False
-        ),
+        "registration_error_median_le_1.5mm": _meets(headline["registration_error_mm"]["median"], 1.5, ge=False),
     }
     return {
         "headline_conditions": {"min_contrast_wm": min_contrast, "min_snr": min_snr},
@@ -334,9 +318,7 @@ def labels_to_truth(labels: dict[str, Any], where: str = "labels") -> dict[str, 
     nerves = [str(n) for n in labels["abnormal_nerves"]]
     bad = [n for n in nerves if n not in ALL_NERVE_SIDES]
     if bad:
-        raise InputError(
-            f"{where}: unknown nerve labels {bad}; allowed e.g. {', '.join(ALL_NERVE_SIDES[:4])}, ..."
-        )
+        raise InputError(f"{where}: unknown nerve labels {bad}; allowed e.g. {', '.join(ALL_NERVE_SIDES[:4])}, ...")
     segments = [str(s) for s in labels.get("abnormal_segments", [])]
     thickness = {str(k): float(v) for k, v in (labels.get("thickness_mm") or {}).items()}
     lesions = [

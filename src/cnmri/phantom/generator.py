@@ -201,9 +201,7 @@ def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
             raise InputError(f"unknown side {lesion.side!r} for {lesion.nerve}; allowed: left, right")
         lo, hi = CONTRAST_RANGE
         if not lo <= lesion.contrast <= hi:
-            raise InputError(
-                f"contrast {lesion.contrast} is out of range; allowed {lo}–{hi} (fraction of WM signal)"
-            )
+            raise InputError(f"contrast {lesion.contrast} is out of range; allowed {lo}–{hi} (fraction of WM signal)")
         lo, hi = THICKNESS_RANGE_MM
         if not lo <= lesion.thickness_mm <= hi:
             raise InputError(f"thickness {lesion.thickness_mm} mm is out of range; allowed {lo}–{hi} mm")
@@ -216,17 +214,14 @@ def validate_spec(spec: PhantomSpec, atlas: Atlas | None) -> None:
             if name not in names:
                 raise InputError(f"unknown segment {name!r} of {lesion.nerve}; allowed: {', '.join(names)}")
     if spec.physiology_model not in PHYSIOLOGY_MODELS:
-        raise InputError(
-            f"unknown physiology model {spec.physiology_model!r}; allowed: {', '.join(PHYSIOLOGY_MODELS)}"
-        )
+        raise InputError(f"unknown physiology model {spec.physiology_model!r}; allowed: {', '.join(PHYSIOLOGY_MODELS)}")
     snr = spec.realism.snr
     if snr is not None and not SNR_RANGE[0] <= snr <= SNR_RANGE[1]:
         raise InputError(f"SNR {snr} is out of range; allowed {SNR_RANGE[0]:g}–{SNR_RANGE[1]:g}")
     vs = spec.realism.voxel_size_mm
     if vs is not None and (len(vs) != 3 or not all(VOXEL_RANGE_MM[0] <= v <= VOXEL_RANGE_MM[1] for v in vs)):
         raise InputError(
-            f"voxel size {vs} is out of range; allowed three values {VOXEL_RANGE_MM[0]}–"
-            f"{VOXEL_RANGE_MM[1]} mm"
+            f"voxel size {vs} is out of range; allowed three values {VOXEL_RANGE_MM[0]}–{VOXEL_RANGE_MM[1]} mm"
         )
 
 
@@ -256,8 +251,7 @@ def check_head(base: Volume) -> None:
     frac = float(mask.mean())
     if not 0.05 < frac < 0.9:
         raise InputError(
-            f"base image {base.source or base.name} does not look like a head "
-            f"({frac:.0%} of voxels are bright)"
+            f"base image {base.source or base.name} does not look like a head ({frac:.0%} of voxels are bright)"
         )
 
 
@@ -293,9 +287,7 @@ def lesion_segments(lesion: LesionSpec, atlas: Atlas) -> tuple[Segment, ...]:
     chosen = [
         s
         for s in atlas.segments
-        if s.nerve == lesion.nerve
-        and s.side is side
-        and (lesion.segments is None or s.segment in lesion.segments)
+        if s.nerve == lesion.nerve and s.side is side and (lesion.segments is None or s.segment in lesion.segments)
     ]
     return tuple(chosen)
 
@@ -320,9 +312,7 @@ def _lesion_geometry(lesion: LesionSpec, segment: Segment, rng: np.random.Genera
 
 def _structure_patch(structure: Structure, base: Volume, supersample: int) -> render.Patch:
     if structure.kind is Kind.ELLIPSOID:
-        return render.ellipsoid(
-            base.shape, base.affine, structure.center_mm, structure.semi_axes_mm, supersample
-        )
+        return render.ellipsoid(base.shape, base.affine, structure.center_mm, structure.semi_axes_mm, supersample)
     return render.tube(
         base.shape,
         base.affine,
@@ -333,9 +323,7 @@ def _structure_patch(structure: Structure, base: Volume, supersample: int) -> re
     )
 
 
-def _leptomeningeal(
-    base: Volume, wm: float, rng: np.random.Generator
-) -> tuple[NDArray[np.float32], dict[str, Any]]:
+def _leptomeningeal(base: Volume, wm: float, rng: np.random.Generator) -> tuple[NDArray[np.float32], dict[str, Any]]:
     """Thin patchy coating of the brainstem and cerebellar surfaces in the posterior fossa."""
     data = base.data
     tissue = data > 0.55 * wm
@@ -343,9 +331,7 @@ def _leptomeningeal(
     zooms = np.array(base.zooms_mm)
     dist = ndimage.distance_transform_edt(~tissue, sampling=zooms)
     shell = csf & (dist > 0) & (dist <= 1.5)
-    world = base.voxel_to_world(np.argwhere(np.ones(base.shape, dtype=bool)).astype(np.float64)).reshape(
-        *base.shape, 3
-    )
+    world = base.voxel_to_world(np.argwhere(np.ones(base.shape, dtype=bool)).astype(np.float64)).reshape(*base.shape, 3)
     box = (
         (world[..., 0] > -50)
         & (world[..., 0] < 50)
@@ -392,9 +378,7 @@ def _render_template(
             patch = _structure_patch(structure, base, supersample)
             if patch.empty:
                 continue
-            enh[patch.index] = np.maximum(
-                enh[patch.index], (patch.fraction * structure.enhancement).astype(np.float32)
-            )
+            enh[patch.index] = np.maximum(enh[patch.index], (patch.fraction * structure.enhancement).astype(np.float32))
             structures_truth.append(structure.to_truth())
     lepto_truth: dict[str, Any] | None = None
     if spec.leptomeningeal:
@@ -440,9 +424,7 @@ def _render_template(
         )
     post = thick_pre + enh * np.float32(wm)
     pre_out = thick_pre if spec.pre_shows_thickening else pre
-    images = _TemplateImages(
-        pre_out.reshape(shape), post.reshape(shape).astype(np.float32), lesion_frac.reshape(shape)
-    )
+    images = _TemplateImages(pre_out.reshape(shape), post.reshape(shape).astype(np.float32), lesion_frac.reshape(shape))
     return images, lesions_truth, structures_truth, lepto_truth
 
 
@@ -531,9 +513,7 @@ def _apply_realism(
             zmax = fov["template_z_max_mm"]
             for img, is_post in ((pre, False), (post, True)):
                 kk = np.arange(shape[2])
-                centre_cols = np.stack(
-                    [np.full_like(kk, shape[0] // 2), np.full_like(kk, shape[1] // 2), kk], axis=1
-                )
+                centre_cols = np.stack([np.full_like(kk, shape[0] // 2), np.full_like(kk, shape[1] // 2), kk], axis=1)
                 world = centre_cols @ affine[:3, :3].T + affine[:3, 3]
                 q = mapping.subject_to_template(world.astype(np.float64), post=is_post)
                 cut = q[:, 2] > zmax + 25.0
@@ -680,9 +660,7 @@ def generate_case(
 
 def _spec_dict(spec: PhantomSpec) -> dict[str, Any]:
     raw = asdict(spec)
-    raw["lesions"] = [
-        dict(asdict(les), segments=list(les.segments) if les.segments else None) for les in spec.lesions
-    ]
+    raw["lesions"] = [dict(asdict(les), segments=list(les.segments) if les.segments else None) for les in spec.lesions]
     return raw
 
 

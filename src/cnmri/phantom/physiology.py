@@ -226,9 +226,7 @@ _SLEEVES: tuple[tuple[str, tuple[str, ...], FloatArray, str, str, float, float |
 )
 
 
-def _atlas_centerline(
-    atlas: Atlas | None, nerve: str, names: tuple[str, ...], side: str
-) -> tuple[FloatArray, str]:
+def _atlas_centerline(atlas: Atlas | None, nerve: str, names: tuple[str, ...], side: str) -> tuple[FloatArray, str]:
     if atlas is None:
         return np.zeros((0, 3)), ""
     for seg in atlas.segments:
@@ -333,9 +331,7 @@ def physiologic_structures(atlas: Atlas | None = None) -> tuple[Structure, ...]:
             ),
             Structure(_sided("vertebral artery", side), "vessel", Kind.TUBE, 0.8, m(VERTEBRAL_L), 1.5),
             Structure(_sided("superior cerebellar artery", side), "vessel", Kind.TUBE, 0.7, m(SCA_L), 0.8),
-            Structure(
-                _sided("posterior inferior cerebellar artery", side), "vessel", Kind.TUBE, 0.7, m(PICA_L), 0.8
-            ),
+            Structure(_sided("posterior inferior cerebellar artery", side), "vessel", Kind.TUBE, 0.7, m(PICA_L), 0.8),
         ]
         aica = m(AICA_L)
         cn7, key7 = _atlas_centerline(atlas, "CN7", ("cisternal",), side)

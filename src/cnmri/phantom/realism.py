@@ -203,9 +203,7 @@ def bias_field(
     zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
     norm = [(axes[d] * zooms[d] + affine[d, 3] - centre[d]) / 90.0 for d in range(3)]
     for c, (a, b, e) in zip(coef, terms, strict=True):
-        log += (
-            c * (norm[0][:, None, None] ** a) * (norm[1][None, :, None] ** b) * (norm[2][None, None, :] ** e)
-        )
+        log += c * (norm[0][:, None, None] ** a) * (norm[1][None, :, None] ** b) * (norm[2][None, None, :] ** e)
     field = np.exp(log).astype(np.float32)
     return field, {
         "kind": "exp(polynomial degree 2 of (x - centre)/90 mm)",

@@ -128,9 +128,7 @@ def _at_least(value: float, threshold: float) -> bool:
     return value >= threshold - 1e-9
 
 
-def _enhancement_direction(
-    base: float | None, follow: float | None
-) -> tuple[int, float | None, float | None]:
+def _enhancement_direction(base: float | None, follow: float | None) -> tuple[int, float | None, float | None]:
     """(-1 fell, 0 no change, +1 rose), the absolute and the relative change."""
     if base is None or follow is None:
         return 0, None, None
@@ -151,9 +149,7 @@ def _thickness_direction(base: float | None, follow: float | None) -> tuple[int,
     return 0, delta
 
 
-def _categorise(
-    base: dict[str, Any] | None, follow: dict[str, Any] | None
-) -> tuple[str, str, dict[str, float | None]]:
+def _categorise(base: dict[str, Any] | None, follow: dict[str, Any] | None) -> tuple[str, str, dict[str, float | None]]:
     changes: dict[str, float | None] = {
         "enhancement_change": None,
         "enhancement_change_relative": None,

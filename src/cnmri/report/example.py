@@ -60,9 +60,7 @@ def distance_to_polyline(points_mm: NDArray[np.float64], line_mm: NDArray[np.flo
     return best
 
 
-def rasterize_tubes(
-    grid: Volume, tubes: dict[str, tuple[NDArray[np.float64], float]]
-) -> tuple[Volume, dict[int, str]]:
+def rasterize_tubes(grid: Volume, tubes: dict[str, tuple[NDArray[np.float64], float]]) -> tuple[Volume, dict[int, str]]:
     """Label map on ``grid``: label i+1 for voxels within ``radius`` mm of tube i's centreline.
 
     Later tubes overwrite earlier ones where they overlap (e.g. at a shared foramen).
@@ -218,9 +216,7 @@ def example_case(post_only: bool = False, seed: int = 7) -> tuple[dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m cnmri.report.example", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m cnmri.report.example", description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="where to write the HTML report")
     parser.add_argument("--post-only", action="store_true", help="render the post-contrast-only variant")
     args = parser.parse_args(argv)

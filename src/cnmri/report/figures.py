@@ -179,9 +179,7 @@ def outline(mask: NDArray[np.bool_], width: int = 1) -> NDArray[np.bool_]:
     return np.asarray(mask & ~inner)
 
 
-def window_limits(
-    image: NDArray[np.float64], lo_pct: float = 1.0, hi_pct: float = 99.5
-) -> tuple[float, float]:
+def window_limits(image: NDArray[np.float64], lo_pct: float = 1.0, hi_pct: float = 99.5) -> tuple[float, float]:
     """A robust grey window (low, high) from the finite pixels."""
     finite = image[np.isfinite(image)]
     if finite.size == 0:
@@ -472,9 +470,7 @@ def overview_mosaic_png(
     tile_in = 10.8 / columns
     fig_h = tile_in * height_mm / width_mm * 1.1 * n_rows + 0.6
     fig = plt.figure(figsize=(tile_in * n_cols, fig_h), facecolor="white")
-    fig.subplots_adjust(
-        left=0.005, right=0.995, top=1 - 0.05 / fig_h, bottom=0.45 / fig_h, wspace=0.03, hspace=0.1
-    )
+    fig.subplots_adjust(left=0.005, right=0.995, top=1 - 0.05 / fig_h, bottom=0.45 / fig_h, wspace=0.03, hspace=0.1)
     present = {int(v) for v in np.unique(np.asarray(labels.data)) if v != 0}
     for i, z in enumerate(levels):
         grid = PlaneGrid("axial", (cx, cy, z), width_mm, height_mm, 0.5)
@@ -491,19 +487,13 @@ def overview_mosaic_png(
                 rgb = burn(rgb, outline(mask, width=2), (1.0, 1.0, 1.0))
         ax = fig.add_subplot(n_rows, n_cols, i + 1)
         ax.imshow(rgb, interpolation="nearest")
-        panel = Panel(
-            grid, f"axial z = {z:.0f} mm (slab ±{spacing / 2:.1f})", rgb, np.zeros(grid.shape, bool)
-        )
+        panel = Panel(grid, f"axial z = {z:.0f} mm (slab ±{spacing / 2:.1f})", rgb, np.zeros(grid.shape, bool))
         _decorate(ax, panel)
-    nerves = sorted(
-        {split_key(k)[0] for k in label_keys.values()}, key=lambda s: int(s[2:]) if s[2:].isdigit() else 99
-    )
+    nerves = sorted({split_key(k)[0] for k in label_keys.values()}, key=lambda s: int(s[2:]) if s[2:].isdigit() else 99)
     handles: list[Patch] = [
         Patch(facecolor=NERVE_COLOURS.get(nv, "#cccccc"), edgecolor="none", label=nv) for nv in nerves
     ]
-    handles.append(
-        Patch(facecolor="#bbbbbb", edgecolor="black", linewidth=1.5, label="abnormal (white edge)")
-    )
+    handles.append(Patch(facecolor="#bbbbbb", edgecolor="black", linewidth=1.5, label="abnormal (white edge)"))
     fig.legend(
         handles=handles,
         loc="lower center",

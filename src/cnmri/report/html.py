@@ -279,9 +279,7 @@ def _segments_of(findings: Mapping[str, Any], nerve: str, side: str | None = Non
     return [
         s
         for s in findings.get("segments") or []
-        if isinstance(s, Mapping)
-        and str(s.get("nerve")) == nerve
-        and (side is None or str(s.get("side")) == side)
+        if isinstance(s, Mapping) and str(s.get("nerve")) == nerve and (side is None or str(s.get("side")) == side)
     ]
 
 
@@ -447,15 +445,11 @@ def enhancement_scale(images: ReportImages) -> float:
     if images.enhancement is None:
         return 1.0
     enh = np.asarray(images.enhancement.data, dtype=np.float64)
-    inside = (
-        enh[np.asarray(images.labels.data) > 0] if images.labels.shape == images.enhancement.shape else enh
-    )
+    inside = enh[np.asarray(images.labels.data) > 0] if images.labels.shape == images.enhancement.shape else enh
     inside = inside[np.isfinite(inside)]
     if inside.size == 0:
         return 1.0
     return float(max(1.0, np.percentile(inside, 99.5)))
-
-
 
 
 def _abnormal_targets(findings: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -304,8 +304,6 @@ def _label_centres_mm(ref: StudyRef) -> dict[int, list[float]]:
     return centres
 
 
-
-
 def _segment_rows(ref: StudyRef, findings: dict[str, Any]) -> list[dict[str, Any]]:
     label_of = _read_label_index(ref)
     centres = _label_centres_mm(ref)

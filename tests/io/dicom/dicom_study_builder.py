@@ -25,9 +25,7 @@ LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 @lru_cache(maxsize=4)
-def colin_head(
-    factor: int = 2, z_start: int = 5, n_slices: int = 60
-) -> tuple[NDArray[np.int16], NDArray[np.float64]]:
+def colin_head(factor: int = 2, z_start: int = 5, n_slices: int = 60) -> tuple[NDArray[np.int16], NDArray[np.float64]]:
     """Colin27 block-averaged by ``factor`` (2 → 2 mm), ``n_slices`` axial slices from the skull base up."""
     image = nib.as_closest_canonical(nib.load(str(COLIN)))
     data = np.asarray(image.dataobj, dtype=np.float32)
@@ -42,9 +40,7 @@ def colin_head(
     return data, affine
 
 
-def oblique(
-    affine: NDArray[np.float64], degrees_x: float = 20.0, degrees_z: float = 10.0
-) -> NDArray[np.float64]:
+def oblique(affine: NDArray[np.float64], degrees_x: float = 20.0, degrees_z: float = 10.0) -> NDArray[np.float64]:
     """The same grid rotated about the scanner's x then z axis (an oblique acquisition)."""
     ax, az = np.radians(degrees_x), np.radians(degrees_z)
     rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
@@ -376,9 +372,7 @@ def build_siemens_study(
     if extras:
         writer.add(data, affine, 6, "t2_ciss3d_tra_0.5iso", SEQ["siemens_ciss"], t0 + 600)
     post_extra = {"ContrastBolusAgent": "Gadovist", "ContrastBolusVolume": 3.5, "ContrastBolusRoute": "IV"}
-    writer.add(
-        enhanced(data), affine, 7, "t1_mprage_sag_p2_iso_post", SEQ["siemens_t1"], t0 + 1200, extra=post_extra
-    )
+    writer.add(enhanced(data), affine, 7, "t1_mprage_sag_p2_iso_post", SEQ["siemens_t1"], t0 + 1200, extra=post_extra)
     if extras:
         mpr = enhanced(data)[:, :, ::3]
         writer.add(

@@ -55,9 +55,7 @@ def test_oblique_series_round_trip(oblique_study: StudyWriter, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("fixture", ["siemens", "oblique_study"])
-def test_dcm2niix_agrees_voxel_for_voxel(
-    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_dcm2niix_agrees_voxel_for_voxel(fixture: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     writer: StudyWriter = request.getfixturevalue(fixture)
     ours = convert_stack(_stack(writer.root, 7), tmp_path / "ours.nii.gz", backend="pydicom")
     theirs = convert_stack(_stack(writer.root, 7), tmp_path / "theirs.nii.gz", backend="dcm2niix")
@@ -141,9 +139,7 @@ def test_truncated_file_is_reported_not_fatal(tmp_path: Path) -> None:
 @pytest.mark.parametrize("syntax", [RLELossless, JPEG2000Lossless, JPEGLSLossless])
 def test_compressed_colin_series(syntax: str, tmp_path: Path) -> None:
     data, affine = colin_head(factor=4, z_start=3, n_slices=10)
-    for k, ds in enumerate(
-        slice_datasets(data, affine, Study(), 5, "t1", {"MRAcquisitionType": "3D"}, 30000)
-    ):
+    for k, ds in enumerate(slice_datasets(data, affine, Study(), 5, "t1", {"MRAcquisitionType": "3D"}, 30000)):
         ds.compress(syntax)
         ds.save_as(tmp_path / f"s{k}", enforce_file_format=True)
     stack = _stack(tmp_path, 5)

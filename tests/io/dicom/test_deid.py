@@ -20,10 +20,7 @@ def test_basic_profile_removes_identifiers() -> None:
     assert out.PatientName == "" and out.PatientID == "" and out.PatientBirthDate == ""
     assert "OperatorsName" not in out and "InstitutionName" not in out and (0x0029, 0x0010) not in out
     assert out.StudyDate == "" and out.AccessionNumber == ""
-    assert (
-        out.SOPInstanceUID != ds.SOPInstanceUID
-        and out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
-    )
+    assert out.SOPInstanceUID != ds.SOPInstanceUID and out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID
     assert out.PatientIdentityRemoved == "YES"
     assert out.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
     assert ds.PatientName == "Doe^Jane"  # the original is untouched

@@ -27,9 +27,7 @@ def test_prepare_siemens_study(siemens: StudyWriter, tmp_path: Path) -> None:
     assert prepared.ciss is not None and prepared.flair_post is not None
     post = prepared.inputs["post"]
     assert post["series_number"] == 7 and post["series_instance_uid"] == siemens.series[7].series_uid
-    assert (
-        post["series_description"] == "T1 MPRAGE SAG P2 ISO POST" and "best post-contrast T1" in post["why"]
-    )
+    assert post["series_description"] == "T1 MPRAGE SAG P2 ISO POST" and "best post-contrast T1" in post["why"]
     assert prepared.inputs["pre"]["series_number"] == 5
     volume = load_volume(prepared.post, role="post")
     assert volume.shape == (90, 108, 60) and volume.orientation == ("R", "A", "S")
@@ -65,9 +63,7 @@ def test_post_only_when_there_is_no_pre(tmp_path: Path) -> None:
     assert any("post-only" in w for w in prepared.warnings)
 
 
-def test_inspect_table_and_json(
-    siemens: StudyWriter, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_inspect_table_and_json(siemens: StudyWriter, run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["inspect", str(siemens.root)]) == 0
     out = capsys.readouterr().out
     assert "T1 MPRAGE SAG P2 ISO POST" in out and "T1 3D post" in out
@@ -94,9 +90,7 @@ def test_empty_folder(tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFix
     _exit_2(run_cli, capsys, ["inspect", str(tmp_path / "nope")], "does not exist")
 
 
-def test_folder_of_text_and_broken_files(
-    tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_folder_of_text_and_broken_files(tmp_path: Path, run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a.txt").write_text("x")
     (tmp_path / "b").write_bytes(b"\0" * 128 + b"DICM" + bytes(range(256)) * 4)  # DICOM magic, garbage after
     _exit_2(run_cli, capsys, ["inspect", str(tmp_path)], "no DICOM images found", "1 not DICOM, 1 unreadable")

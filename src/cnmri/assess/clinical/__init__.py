@@ -85,13 +85,9 @@ def evaluate_case(
     relapse = assess_cns_relapse(case, leading) if status["context"] == "on_therapy" else None
     warnings = unconsidered_medications(case)
     if status["context"] is None:
-        warnings.append(
-            "disease.phase not given: diagnosis or on therapy (CNS relapse) cannot be told apart; give it"
-        )
+        warnings.append("disease.phase not given: diagnosis or on therapy (CNS relapse) cannot be told apart; give it")
     if findings is not None and case.imaging.nerve_findings is not None:
-        warnings.append(
-            "imaging.nerve_findings in the case was replaced by the nerve findings from the images"
-        )
+        warnings.append("imaging.nerve_findings in the case was replaced by the nerve findings from the images")
     result: dict[str, Any] = {"cns_status": status}
     if relapse is not None:
         result["cns_relapse"] = relapse

@@ -241,13 +241,9 @@ def _sb_step(facts: _Facts, result: _Result) -> bool | None:
         return True
     if facts.blood_wbc is None or facts.blood_rbc is None:
         if facts.blood_wbc is None:
-            result.need(
-                "blood.wbc_per_ul (blood WBC per µL from the same day, for the Steinherz/Bleyer ratio)"
-            )
+            result.need("blood.wbc_per_ul (blood WBC per µL from the same day, for the Steinherz/Bleyer ratio)")
         if facts.blood_rbc is None:
-            result.need(
-                "blood.rbc_per_ul (blood RBC per µL from the same day, for the Steinherz/Bleyer ratio)"
-            )
+            result.need("blood.rbc_per_ul (blood RBC per µL from the same day, for the Steinherz/Bleyer ratio)")
         result.cite(
             sb_rule,
             "Traumatic tap with CSF WBC ≥5/µL and blasts: the Steinherz/Bleyer ratio decides CNS2 vs CNS3, "
@@ -336,15 +332,12 @@ def _csf_bfm(facts: _Facts, result: _Result) -> None:
         result.category = "TLP+" if facts.blasts else "TLP-"
         result.cite(
             "tlp_bfm",
-            f"CSF RBC {_num(facts.rbc)}/µL (≥10), {'with' if facts.blasts else 'without'} blasts: "
-            f"{result.category}.",
+            f"CSF RBC {_num(facts.rbc)}/µL (≥10), {'with' if facts.blasts else 'without'} blasts: {result.category}.",
         )
         computable = facts.blood_wbc is not None and facts.blood_rbc is not None
         if facts.blasts and facts.wbc is not None and facts.wbc >= WBC_CUTOFF_PER_UL and computable:
             assert facts.blood_wbc is not None and facts.blood_rbc is not None
-            result.sb = steinherz_bleyer(
-                facts.wbc, facts.rbc, facts.blood_wbc, facts.blood_rbc, result.boundary
-            )
+            result.sb = steinherz_bleyer(facts.wbc, facts.rbc, facts.blood_wbc, facts.blood_rbc, result.boundary)
             result.rationale.append(
                 f"Steinherz/Bleyer reported beside (not part of this category): "
                 f"{'positive' if result.sb['positive'] else 'negative'}."
@@ -489,9 +482,7 @@ def _classify(
         if CATEGORY_RANK.get(result.category, -1) < CATEGORY_RANK["CNS3"]:
             # A clinical sign would raise the category; say when it was not recorded.
             if facts.palsies is None:
-                result.need(
-                    "exam.cranial_nerve_palsies (examination not recorded; a palsy makes the status CNS3)"
-                )
+                result.need("exam.cranial_nerve_palsies (examination not recorded; a palsy makes the status CNS3)")
             if facts.mass is None:
                 result.need("imaging.intracranial_mass (not recorded; a mass makes the status CNS3)")
     if facts.disease not in ("B-ALL", "T-ALL"):
@@ -579,8 +570,10 @@ def _warnings(case: ClinicalCase, facts: _Facts, steroid_or_it_days: float | Non
             "a cytospin without blasts is less reassuring."
         )
         sources.append(RULES["steroids_it"].source)
-    if case.exam.facial_weakness_pattern == "central" and facts.palsies and any(
-        p.startswith("CN7-") for p in facts.palsies
+    if (
+        case.exam.facial_weakness_pattern == "central"
+        and facts.palsies
+        and any(p.startswith("CN7-") for p in facts.palsies)
     ):
         warnings.append(
             "Facial weakness is recorded as central (forehead spared): that is a brain lesion, not a facial "

@@ -79,8 +79,7 @@ def _nerve_side(value: Any) -> str:
         if candidate in NERVE_SIDES:
             return candidate
     raise ValueError(
-        f"{value!r} is not a cranial nerve and side; allowed: CN2..CN12 with -left or -right "
-        f"({', '.join(NERVE_SIDES)})"
+        f"{value!r} is not a cranial nerve and side; allowed: CN2..CN12 with -left or -right ({', '.join(NERVE_SIDES)})"
     )
 
 
@@ -132,8 +131,7 @@ class Patient(_Strict):
 class Disease(_Strict):
     type: Literal["B-ALL", "T-ALL", "AML", "lymphoma", "other"] | None = None
     phase: Annotated[
-        Literal["diagnosis", "induction", "consolidation", "maintenance", "relapse", "post-transplant"]
-        | None,
+        Literal["diagnosis", "induction", "consolidation", "maintenance", "relapse", "post-transplant"] | None,
         BeforeValidator(_lower_text),
     ] = None
 
@@ -143,9 +141,7 @@ class Blood(_Strict):
 
     wbc_per_ul: Annotated[Number | None, _range(0, 2_000_000, "per µL")] = None
     # 10⁵ to 10⁷ per µL: a value such as 3.2 was given in 10⁶/µL and must be converted.
-    rbc_per_ul: Annotated[
-        Number | None, _range(100_000, 10_000_000, "per µL (give RBC per µL, e.g. 3200000)")
-    ] = None
+    rbc_per_ul: Annotated[Number | None, _range(100_000, 10_000_000, "per µL (give RBC per µL, e.g. 3200000)")] = None
     blasts: Flag = None
     anc_per_ul: Annotated[Number | None, _range(0, 1_000_000, "per µL")] = None
     platelets_per_ul: Annotated[Number | None, _range(0, 5_000_000, "per µL")] = None
@@ -176,9 +172,7 @@ class Csf(_Strict):
     rbc_per_ul: Annotated[Number | None, _range(0, 10_000_000, "per µL")] = None
     #: Blasts on cytospin. ``None`` means not assessed; blasts with zero cells counted is allowed.
     blasts: Flag = None
-    flow_cytometry: Annotated[
-        Literal["positive", "negative", "not_done"] | None, BeforeValidator(_lower_text)
-    ] = None
+    flow_cytometry: Annotated[Literal["positive", "negative", "not_done"] | None, BeforeValidator(_lower_text)] = None
     protein_mg_dl: Annotated[Number | None, _range(0, 5_000, "mg/dL")] = None
     glucose_mg_dl: Annotated[Number | None, _range(0, 1_000, "mg/dL")] = None
     pcr: Pcr = Field(default_factory=Pcr)
@@ -202,9 +196,7 @@ class Exam(_Strict):
     #: Hypothalamic syndrome (hyperphagia, weight gain; COG counts it as CNS3c).
     hypothalamic_syndrome: Flag = None
     #: Peripheral (whole half of the face) or central (forehead spared) facial weakness.
-    facial_weakness_pattern: Annotated[
-        Literal["peripheral", "central"] | None, BeforeValidator(_lower_text)
-    ] = None
+    facial_weakness_pattern: Annotated[Literal["peripheral", "central"] | None, BeforeValidator(_lower_text)] = None
 
 
 class Marrow(_Strict):
@@ -311,9 +303,7 @@ def case_from_dict(data: Any, source: str = "case") -> ClinicalCase:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise InputError(
-            f"{source}: expected a mapping of sections (patient, csf, ...), got {type(data).__name__}"
-        )
+        raise InputError(f"{source}: expected a mapping of sections (patient, csf, ...), got {type(data).__name__}")
     try:
         return ClinicalCase.model_validate(data)
     except ValidationError as error:
@@ -366,7 +356,9 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, "YAML aliases (*name) are not allowed in a clinical case; write the value out",
+                None,
+                None,
+                "YAML aliases (*name) are not allowed in a clinical case; write the value out",
                 event.start_mark,
             )
         return super().compose_node(parent, index)

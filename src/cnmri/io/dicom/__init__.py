@@ -197,9 +197,7 @@ def select_study(discovery: Discovery, study: str | None) -> Discovery:
     if study is None:
         return discovery
     studies = _study_summaries(discovery)
-    chosen = [
-        s for s in studies if s["study_instance_uid"] == study or (study.isdigit() and s["index"] == int(study))
-    ]
+    chosen = [s for s in studies if s["study_instance_uid"] == study or (study.isdigit() and s["index"] == int(study))]
     if not chosen:
         raise InputError(f"--study {study}: no such study in {discovery.root}; found {_study_listing(studies)}")
     uid = chosen[0]["study_instance_uid"]
@@ -240,9 +238,7 @@ def _check_one_study(discovery: Discovery) -> None:
         for number, members in enumerate(patients.values(), start=1):
             folder = _common_folder(discovery.root, [f for s in members for f in s.folders])
             dates = sorted({s.first.date for s in members if s.first.date})
-            parts.append(
-                f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, in {folder}"
-            )
+            parts.append(f"patient {number}: {len(members)} series, dates {', '.join(dates) or '?'}, in {folder}")
         raise InputError(
             f"the study folder holds images of {len(patients)} different patients ({'; '.join(parts)}); "
             "point STUDY_DIR at one patient's study"
@@ -628,14 +624,10 @@ def convert_series(
     name = describe(series)
     if volume is None:
         if len(series.stacks) > 1:
-            raise InputError(
-                f"{name} holds {len(series.stacks)} volumes ({_volume_listing(series)}); pass --volume K"
-            )
+            raise InputError(f"{name} holds {len(series.stacks)} volumes ({_volume_listing(series)}); pass --volume K")
         volume = 1
     if not 1 <= volume <= len(series.stacks):
-        raise InputError(
-            f"--volume {volume}: {name} holds {len(series.stacks)} volume(s) ({_volume_listing(series)})"
-        )
+        raise InputError(f"--volume {volume}: {name} holds {len(series.stacks)} volume(s) ({_volume_listing(series)})")
     converted = convert_stack(series.stacks[volume - 1], Path(out_path), name=name, backend=backend)
     return ConvertedVolume(converted, bids_sidecar(series, volume, converted), series, volume)
 

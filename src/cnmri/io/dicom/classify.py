@@ -136,9 +136,7 @@ def contrast_from_text(text: str) -> tuple[Contrast, list[str]]:
         for match in pattern.finditer(remaining):
             negatives.append(match.group(0).strip())
         remaining = pattern.sub(" ", remaining)
-    positives = [
-        m.group(0).strip() for pattern in VOCABULARY.positive_contrast for m in pattern.finditer(remaining)
-    ]
+    positives = [m.group(0).strip() for pattern in VOCABULARY.positive_contrast for m in pattern.finditer(remaining)]
     if negatives and not positives:
         return Contrast.PRE, negatives
     if positives and not negatives:
@@ -279,8 +277,10 @@ def classify_series(series: SeriesInfo) -> Classification:
         field_map = True
     if field_map:
         component = image_component(h.image_type) or "magnitude/B0"
-        detail = component if len(series.stacks) == 1 else "/".join(
-            dict.fromkeys(image_component(st.first.image_type) or st.label for st in series.stacks)
+        detail = (
+            component
+            if len(series.stacks) == 1
+            else "/".join(dict.fromkeys(image_component(st.first.image_type) or st.label for st in series.stacks))
         )
     if m := _description_evidence(ev, Kind.PERFUSION, text):
         detail = detail or _perfusion_detail(m.group(0))
@@ -324,9 +324,7 @@ def classify_series(series: SeriesInfo) -> Classification:
             break
     if _sequence_name_evidence(ev, Kind.CISTERNOGRAPHY, h.sequence_name, " (Siemens CISS)", "sequence_name_ciss"):
         detail = detail or _signal(Kind.CISTERNOGRAPHY, "sequence_name_ciss").detail
-    elif _sequence_name_evidence(
-        ev, Kind.CISTERNOGRAPHY, h.sequence_name, " (balanced SSFP)", "sequence_name_bssfp"
-    ):
+    elif _sequence_name_evidence(ev, Kind.CISTERNOGRAPHY, h.sequence_name, " (balanced SSFP)", "sequence_name_bssfp"):
         detail = detail or _signal(Kind.CISTERNOGRAPHY, "sequence_name_bssfp").detail
     balanced = (
         "GR" in scanning
@@ -360,16 +358,14 @@ def classify_series(series: SeriesInfo) -> Classification:
         ev.add(
             Kind.T1,
             _weight(Kind.T1, "inversion_prepared"),
-            f"inversion-prepared gradient echo (TI {ti:.0f} ms, TE {te:.1f} ms): MPRAGE-like"
+            f"inversion-prepared gradient echo (TI {ti:.0f} ms, TE {te:.1f} ms): MPRAGE-like",
         )
-    elif (
-        te is not None and tr is not None and te < 30 and tr < 1000 and not balanced and "IR" not in scanning
-    ):
+    elif te is not None and tr is not None and te < 30 and tr < 1000 and not balanced and "IR" not in scanning:
         if "GR" in scanning and tr < 50 and (flip is None or flip <= 30):
             ev.add(
                 Kind.T1,
                 _weight(Kind.T1, "spoiled_gradient_echo"),
-                f"spoiled gradient echo (TR {tr:.1f} ms, TE {te:.1f} ms, flip {flip or 0:.0f}°)"
+                f"spoiled gradient echo (TR {tr:.1f} ms, TE {te:.1f} ms, flip {flip or 0:.0f}°)",
             )
         elif "EP" not in scanning:
             ev.add(Kind.T1, _weight(Kind.T1, "short_tr_te"), f"short TR {tr:.0f} ms and TE {te:.0f} ms")
@@ -397,11 +393,7 @@ def classify_series(series: SeriesInfo) -> Classification:
     second = ranked[1][1] if len(ranked) > 1 else 0.0
     # a derived image of a T1 stays derived; a diffusion map marked DERIVED stays DWI
     scoring = VOCABULARY.scoring
-    if (
-        Kind.DERIVED in ev.scores
-        and ev.scores[Kind.DERIVED] >= scoring.derived_wins_at
-        and kind is not Kind.LOCALIZER
-    ):
+    if Kind.DERIVED in ev.scores and ev.scores[Kind.DERIVED] >= scoring.derived_wins_at and kind is not Kind.LOCALIZER:
         kind, best = Kind.DERIVED, max(best, ev.scores[Kind.DERIVED])
         second = max(v for k, v in ev.scores.items() if k is not Kind.DERIVED) if len(ev.scores) > 1 else 0.0
     kind_confidence = min(scoring.max_confidence, best / (best + scoring.rival_factor * second + scoring.offset))
@@ -413,11 +405,7 @@ def classify_series(series: SeriesInfo) -> Classification:
     confidence = kind_confidence * (contrast_confidence if kind in (Kind.T1, Kind.FLAIR) else 1.0)
     reasons.append(
         f"{'3D' if is_3d else '2D'} acquisition"
-        + (
-            f" (MRAcquisitionType {h.mr_acquisition_type})"
-            if h.mr_acquisition_type
-            else " (from slice geometry)"
-        )
+        + (f" (MRAcquisitionType {h.mr_acquisition_type})" if h.mr_acquisition_type else " (from slice geometry)")
     )
     if kind is Kind.T1:
         detail = t1_variant
@@ -573,9 +561,7 @@ def _find_number(
         matches = [(s, c) for s, c in matches if s.is_image] or matches
     if not matches:
         numbers = ", ".join(str(s.number) for s, _ in rows)
-        raise InputError(
-            f"{option} {number}: there is no series {number} in this study (series found: {numbers})"
-        )
+        raise InputError(f"{option} {number}: there is no series {number} in this study (series found: {numbers})")
     if len(matches) > 1:
         found = "; ".join(describe(s, c) for s, c in matches)
         raise InputError(
@@ -611,9 +597,7 @@ def _best_pre(
     for series, c in usable:
         if series is post or c.kind is not Kind.T1 or c.contrast is Contrast.POST:
             continue
-        if series.time_key > post.time_key or (
-            c.contrast is Contrast.UNKNOWN and series.time_key == post.time_key
-        ):
+        if series.time_key > post.time_key or (c.contrast is Contrast.UNKNOWN and series.time_key == post.time_key):
             continue
         family, why = _same_family(series, post)
         options.append((_quality(series, c) + (3.0 if family else 0.0), series, c, why))
@@ -642,9 +626,7 @@ def select_series(
     if post_series is not None:
         s, c = _find_number(rows, post_series, "--post-series")
         if not (c.kind is Kind.T1 and c.contrast is Contrast.POST):
-            warnings.append(
-                f"{describe(s, c)} is used as the post-contrast T1 because --post-series was given"
-            )
+            warnings.append(f"{describe(s, c)} is used as the post-contrast T1 because --post-series was given")
         candidates = [(s, c, 0.0)]
     else:
         candidates = sorted(
@@ -739,14 +721,11 @@ def _best_optional(
         return None
     s, c, q = candidates[0]
     if len(candidates) > 1 and abs(candidates[1][2] - q) < 1e-6:
-        warnings.append(
-            f"{len(candidates)} equally good {what} series; used the last acquired, {describe(s)}"
-        )
+        warnings.append(f"{len(candidates)} equally good {what} series; used the last acquired, {describe(s)}")
     return Choice(
         s,
         c,
-        f"best {what} series ({'3D' if c.is_3d else '2D'}, voxel {_voxel_text(s)}, "
-        f"confidence {c.confidence:.2f})",
+        f"best {what} series ({'3D' if c.is_3d else '2D'}, voxel {_voxel_text(s)}, confidence {c.confidence:.2f})",
     )
 
 

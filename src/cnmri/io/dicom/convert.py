@@ -404,9 +404,7 @@ def _runs(grid: Sequence[object | None]) -> list[int]:
     return runs
 
 
-def _drop_duplicates(
-    slices: list[_Slice], normal: NDArray[np.float64], name: str
-) -> tuple[list[_Slice], str]:
+def _drop_duplicates(slices: list[_Slice], normal: NDArray[np.float64], name: str) -> tuple[list[_Slice], str]:
     kept: list[_Slice] = []
     identical = 0
     for s in slices:
@@ -500,9 +498,7 @@ def convert_with_pydicom(stack: Stack, out_path: Path, name: str = "series") -> 
     start = time.perf_counter()
     volume = assemble(stack, name)
     _write_nifti(volume.data, volume.affine_ras, out_path)
-    return _converted(
-        out_path, "pydicom", volume.affine_ras, volume.data.shape, start, volume.warnings, volume.scaling
-    )
+    return _converted(out_path, "pydicom", volume.affine_ras, volume.data.shape, start, volume.warnings, volume.scaling)
 
 
 def dcm2niix_binary() -> str | None:
@@ -558,14 +554,11 @@ def convert_with_dcm2niix(stack: Stack, out_path: Path, name: str = "series") ->
     if len(outputs) > 1:
         notes.append(f"{name}: dcm2niix wrote {len(outputs)} volumes; kept {outputs[0].name}")
     affine = np.asarray(image.affine, dtype=np.float64)  # type: ignore[attr-defined]
-    return _converted(
-        out_path, "dcm2niix", affine, image.shape, start, notes, "dcm2niix (-p y: Philips precise values)"  # type: ignore[attr-defined]
-    )
+    shape = image.shape  # type: ignore[attr-defined]
+    return _converted(out_path, "dcm2niix", affine, shape, start, notes, "dcm2niix (-p y: Philips precise values)")
 
 
-def convert_stack(
-    stack: Stack, out_path: Path, name: str = "series", backend: str = "auto"
-) -> ConvertedSeries:
+def convert_stack(stack: Stack, out_path: Path, name: str = "series", backend: str = "auto") -> ConvertedSeries:
     """Convert a stack to ``out_path`` (.nii.gz). ``backend``: "auto" (pydicom, dcm2niix fallback),
     "pydicom" or "dcm2niix". Data problems (missing slices, mixed acquisitions) are :class:`InputError`
     from either back end; "auto" falls back only when pydicom cannot decode or assemble the pixel data."""

@@ -423,9 +423,7 @@ class Redactor:
                 re.compile("(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, exact)) + ")(?![A-Za-z0-9])")
                 if exact
                 else None,
-                re.compile(
-                    "(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE
-                )
+                re.compile("(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE)
                 if words
                 else None,
             )

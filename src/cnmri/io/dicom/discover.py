@@ -192,9 +192,7 @@ class InstanceHeader:
     @property
     def is_multiframe(self) -> bool:
         """A whole multi-frame file (not yet expanded into its frames)."""
-        return self.frame_index is None and (
-            self.n_frames > 1 or self.sop_class_uid in ENHANCED_MR_SOP_CLASSES
-        )
+        return self.frame_index is None and (self.n_frames > 1 or self.sop_class_uid in ENHANCED_MR_SOP_CLASSES)
 
     @property
     def is_image(self) -> bool:
@@ -250,9 +248,7 @@ def slice_step_mm(stack: Stack) -> float | None:
     """Median distance between neighbouring slice positions along the normal, or None."""
     normal = stack.normal
     points = (
-        sorted(
-            sum(p * c for p, c in zip(i.position, normal, strict=True)) for i in stack.instances if i.position
-        )
+        sorted(sum(p * c for p, c in zip(i.position, normal, strict=True)) for i in stack.instances if i.position)
         if normal
         else []
     )
@@ -306,9 +302,7 @@ class SeriesInfo:
     def main_stack(self) -> Stack:
         """The volume a series stands for: a magnitude (or unnamed) image before a phase, real or
         imaginary one, then the stack with the most images."""
-        return max(
-            self.stacks, key=lambda s: (image_component(s.first.image_type) in ("", "magnitude"), s.n_images)
-        )
+        return max(self.stacks, key=lambda s: (image_component(s.first.image_type) in ("", "magnitude"), s.n_images))
 
     @property
     def time_key(self) -> tuple[str, float, int]:
@@ -668,9 +662,7 @@ def header_from_dataset(ds: Dataset, path: Path) -> InstanceHeader:
         rows=_int(ds.get("Rows")) or 0,
         columns=_int(ds.get("Columns")) or 0,
         n_frames=_int(ds.get("NumberOfFrames")) or 1,
-        echo_time=_float(get("EchoTime"))
-        if get("EchoTime") is not None
-        else _float(get("EffectiveEchoTime")),
+        echo_time=_float(get("EchoTime")) if get("EchoTime") is not None else _float(get("EffectiveEchoTime")),
         repetition_time=_float(get("RepetitionTime")),
         inversion_time=_float(get("InversionTime"))
         if get("InversionTime") is not None
