@@ -290,10 +290,10 @@ def prepare(cases: list[Case], work: Path) -> None:
 # ---- score ----------------------------------------------------------------------------------------------
 
 
-def _findings(prepared: Any, atlas: Atlas, normative: Any) -> dict[str, Any]:
+def _findings(prepared: Any, atlas: Atlas, normative: Any, measured: Any = None) -> dict[str, Any]:
     from cnmri.pipeline import assess_study
 
-    segments, nerves, pattern = assess_study(prepared, atlas, normative)
+    segments, nerves, pattern = assess_study(prepared, atlas, normative, measured=measured)
     return {
         "mode": prepared.mode,
         "segments": segments,
@@ -380,17 +380,22 @@ def score(cases: list[Case], work: Path, out: Path, calibrations: tuple[str, ...
     atlas = load_atlas()
     tests = [c for c in cases if c.role != "calibration" and _prepared_path(work, c.case_id).exists()]
     missing = [c.case_id for c in cases if c.role != "calibration" and not _prepared_path(work, c.case_id).exists()]
+    from cnmri.pipeline import measure_study
+
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {}
-    for calibration in calibrations:
-        normative = _normative(calibration, cases, work, atlas)
-        per_group: dict[str, list[tuple[Case, CaseScore]]] = {}
-        for case in tests:
-            truth = json.loads((work / "cases" / case.case_id / "truth.json").read_text(encoding="utf-8"))
+    normatives = {calibration: _normative(calibration, cases, work, atlas) for calibration in calibrations}
+    groups: dict[str, dict[str, list[tuple[Case, CaseScore]]]] = {c: {} for c in calibrations}
+    # Measurement does not depend on the reference: measure each case once, judge it per calibration.
+    for case in tests:
+        truth = json.loads((work / "cases" / case.case_id / "truth.json").read_text(encoding="utf-8"))
+        prepared = _load(_prepared_path(work, case.case_id))
+        measured = measure_study(prepared, atlas)
+        for calibration in calibrations:
             t0 = time.perf_counter()
-            findings = _findings(_load(_prepared_path(work, case.case_id)), atlas, normative)
+            findings = _findings(prepared, atlas, normatives[calibration], measured)
             s = score_case(truth, findings, case.case_id, round(time.perf_counter() - t0, 3))
-            per_group.setdefault(case.group, []).append((case, s))
+            groups[calibration].setdefault(case.group, []).append((case, s))
             fov = truth.get("field_of_view") or {}
             rows.append(
                 {
@@ -417,8 +422,11 @@ def score(cases: list[Case], work: Path, out: Path, calibrations: tuple[str, ...
                     "fn": s.fn,
                 }
             )
+    rows.sort(key=lambda row: calibrations.index(row["calibration"]))  # stable: case order kept per calibration
+    for calibration in calibrations:
+        per_group = groups[calibration]
         results[calibration] = {
-            "normative": getattr(normative, "built_from", ""),
+            "normative": getattr(normatives[calibration], "built_from", ""),
             "test_sets": {g: summarise(v) for g, v in sorted(per_group.items())},
         }
         # Out of sample = every test set whose physiology was not used for the calibration.

@@ -345,10 +345,17 @@ def refine_courses(prepared: PreparedSubject) -> PreparedSubject:
     )
 
 
-def assess_segments(
-    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
-) -> list[dict[str, Any]]:
-    """Measure every atlas segment on the prepared subject and judge it (pure computation)."""
+@dataclass(frozen=True)
+class StudyMeasurements:
+    """What measurement found on a prepared study, before any reference or rule: per segment key its
+    features and the vessels excluded from its ROI. Judging against several references reuses it."""
+
+    segments: dict[str, SegmentMeasurement]
+    vessels: dict[str, VesselExclusion]
+
+
+def measure_study(prepared: PreparedSubject, atlas: Atlas) -> StudyMeasurements:
+    """Measure every atlas segment on the prepared subject (pure computation, no reference needed)."""
     shared = {seg.key for seg in atlas.segments if seg.shared_with}
     measurements: dict[str, SegmentMeasurement] = {}
     vessels = _find_vessels(prepared)
@@ -367,6 +374,19 @@ def assess_segments(
                 prepared.pre_n,
                 exclude=vessels[s.key].mask if s.key in vessels else None,
             )
+    return StudyMeasurements(measurements, vessels)
+
+
+def assess_segments(
+    prepared: PreparedSubject,
+    atlas: Atlas,
+    normative: Normative,
+    sequence: str = "unknown",
+    measured: StudyMeasurements | None = None,
+) -> list[dict[str, Any]]:
+    """Measure every atlas segment on the prepared subject (unless ``measured`` is given) and judge it."""
+    measured = measured or measure_study(prepared, atlas)
+    measurements, vessels = measured.segments, measured.vessels
     noise_sd = getattr(prepared, "noise_sd", None)  # absent from subjects pickled by older versions
     segments = _assemble_segments(atlas, measurements, normative, prepared.mode, noise_sd, sequence)
     _record_course_and_vessels(segments, prepared, measurements, vessels)
@@ -456,10 +476,14 @@ def _record_course_and_vessels(
 
 
 def assess_study(
-    prepared: PreparedSubject, atlas: Atlas, normative: Normative, sequence: str = "unknown"
+    prepared: PreparedSubject,
+    atlas: Atlas,
+    normative: Normative,
+    sequence: str = "unknown",
+    measured: StudyMeasurements | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """Segments, nerves and pattern of one prepared study, as findings.json records them."""
-    segments = assess_segments(prepared, atlas, normative, sequence)
+    segments = assess_segments(prepared, atlas, normative, sequence, measured)
     nerves = summarize_nerves(segments, NERVES)
     for seg in segments:
         # Public, additive fields: the evidence behind the nerve score, and whether the call came by continuity.
