@@ -52,6 +52,10 @@ def test_physiologic_thickening_must_exceed_the_reference_and_the_other_side() -
     assert judge_segment(True, 0.8, 1.0, 6.0, 5.2, 2.4, 5.0).abnormal
     # thicker than the other side but within the reference: not abnormal
     assert not judge_segment(True, 0.8, 1.0, 1.5, 2.9, 2.4, 2.0).abnormal
+    # as thick but enhancing less than the compartment normally does (fat, blood products): not called
+    unenhancing = judge_segment(True, 0.09, -0.6, 4.8, 3.7, 2.0, 1.9)
+    assert not unenhancing.abnormal and any("thickens and enhances" in r for r in unenhancing.reasons)
+    assert not judge_segment(True, 0.09, -0.6, 6.0, 5.2, 2.4, 2.4).abnormal, "nor a 'mass' that does not enhance"
 
 
 def test_cisternal_rule_set_is_named() -> None:

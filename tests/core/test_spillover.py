@@ -149,3 +149,17 @@ def test_the_enhancing_fraction_of_the_course_separates_a_vessel_stretch_from_a_
         fractions[name] = fraction_of_course_above(enhancement_profile(segment, labels, distance, post, pre), 0.15)
     assert fractions["lesion"] is not None and fractions["lesion"] > 0.9
     assert fractions["vessel"] is not None and fractions["vessel"] < 0.5
+
+
+def test_a_weaker_neighbour_whose_far_half_enhances_is_involved_too() -> None:
+    # both infiltrated: CN9 at 0.70 beside CN10 at 0.97 (72 %, below the ratio) but enhancing across its section
+    cn9, cn10 = _record("CN9", 0.70), _record("CN10", 0.97)
+    adjacent = {cn9["key"]: [cn10["key"]], cn10["key"]: [cn9["key"]]}
+    attribute_adjacent_findings(
+        [cn9, cn10], adjacent, {(cn9["key"], cn10["key"]): 0.62, (cn10["key"], cn9["key"]): 0.9}
+    )
+    assert cn9["abnormal"] and cn10["abnormal"]
+    # without a far-half measurement the ratio still attributes it
+    cn9, cn10 = _record("CN9", 0.70), _record("CN10", 0.97)
+    attribute_adjacent_findings([cn9, cn10], adjacent)
+    assert not cn9["abnormal"] and cn9["attributed_to"] == cn10["key"]

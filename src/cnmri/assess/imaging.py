@@ -204,8 +204,12 @@ def _judge_physiologic(
         and thickness_mm is not None
         and thickness_mm - other_thickness_mm >= MIN_SIDE_THICKENING_MM
     )
-    mass = _thickened(z_thickness, thickness_mm, thickness_ref_mm, MASS_THICKNESS_Z, MIN_MASS_MM)
-    thick = over_reference and over_other
+    # Infiltration thickens *and* enhances (knowledge base §5). A structure as thick but enhancing less than
+    # this compartment normally does is something bright before contrast too (fat at the stylomastoid
+    # foramen, blood products) or a measurement of the wrong structure; it is reported, not called.
+    enhancing = z is None or z >= 0.0
+    mass = enhancing and _thickened(z_thickness, thickness_mm, thickness_ref_mm, MASS_THICKNESS_Z, MIN_MASS_MM)
+    thick = enhancing and over_reference and over_other
     if mass:
         reasons.append(
             f"mass: {thickness_mm:.1f} mm vs reference {thickness_ref_mm:.1f} mm (z {zt:.1f} ≥ {MASS_THICKNESS_Z:g})"
@@ -215,6 +219,11 @@ def _judge_physiologic(
         reasons.append(
             f"thickened in a normally enhancing compartment: {thickness_mm:.1f} mm vs reference "
             f"{thickness_ref_mm:.1f} mm (z {zt:.1f}){other}"
+        )
+    elif over_reference and not enhancing:
+        reasons.append(
+            f"thicker than the reference (z {zt:.1f}) but enhancing less than this compartment normally does "
+            f"(z {ze:.1f} < 0): not called; infiltration thickens and enhances"
         )
     elif over_reference and other_thickness_mm is None:
         reasons.append(
@@ -372,13 +381,18 @@ def attribute_adjacent_findings(
 
 
 def _spillover_reason(seg: dict[str, Any], other: dict[str, Any], far: float | None) -> str | None:
-    """Why ``seg``'s finding is partial volume of ``other``, or None when it stands on its own."""
-    if seg["enhancement"] < SPILLOVER_RATIO * other["enhancement"]:
-        return (
-            f"enhancement ({seg['enhancement']:.2f}) is less than {SPILLOVER_RATIO:.0%} of the adjacent "
-            f"{other['nerve']} {other['segment']} ({other['enhancement']:.2f})"
-        )
+    """Why ``seg``'s finding is partial volume of ``other``, or None when it stands on its own.
+
+    Where the far half was measured (cisternal and canalicular segments) it decides alone: a nerve that
+    enhances less than its neighbour but across its whole cross-section is involved too (in model B a
+    CN9 at 0.70 beside a CN10 at 0.97, both infiltrated, was lost to the ratio). The ratio is the
+    fallback where the far half cannot be measured."""
     if far is None or seg.get("rule") != RULE_NON_PHYSIOLOGIC:
+        if seg["enhancement"] < SPILLOVER_RATIO * other["enhancement"]:
+            return (
+                f"enhancement ({seg['enhancement']:.2f}) is less than {SPILLOVER_RATIO:.0%} of the adjacent "
+                f"{other['nerve']} {other['segment']} ({other['enhancement']:.2f})"
+            )
         return None
     detail = seg.get("computed_from") or {}
     location, scale = detail.get("z_location"), detail.get("z_scale")
