@@ -38,6 +38,7 @@ from cnmri.assess.imaging import (
     judge_segment,
     judged_as_physiologic,
     sequence_from_dicom,
+    side_thickening_margin_mm,
     summarize_nerves,
     withdraw_partial_enhancement_at_vessel_contact,
 )
@@ -631,6 +632,7 @@ def _assemble_segments(
             m.thickness_mm,
             float(thick_ref["mean"]) if thick_ref else None,
             other.thickness_mm if other else None,
+            side_thickening_margin_mm(seg.segment),
         )
         reasons = list(verdict.reasons) + list(m.notes)
         out.append(

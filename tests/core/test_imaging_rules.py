@@ -17,6 +17,7 @@ from cnmri.assess.imaging import (
     judge_segment,
     judged_as_physiologic,
     sequence_from_dicom,
+    side_thickening_margin_mm,
     summarize_nerves,
 )
 
@@ -56,6 +57,20 @@ def test_physiologic_thickening_must_exceed_the_reference_and_the_other_side() -
     unenhancing = judge_segment(True, 0.09, -0.6, 4.8, 3.7, 2.0, 1.9)
     assert not unenhancing.abnormal and any("thickens and enhances" in r for r in unenhancing.reasons)
     assert not judge_segment(True, 0.09, -0.6, 6.0, 5.2, 2.4, 2.4).abnormal, "nor a 'mass' that does not enhance"
+
+
+def test_meckels_cave_needs_a_larger_side_difference_than_other_compartments() -> None:
+    # Meckel's cave is asymmetric in normal people (two between-person SDs of its diameter, 1.3 mm):
+    # model C's control caves of 5.8 mm against 4.7-5.0 mm on the other side are not called there.
+    meckel = side_thickening_margin_mm("meckel_cave")
+    assert meckel == pytest.approx(1.3) and side_thickening_margin_mm("V2") == pytest.approx(0.7)
+    args = (True, 0.8, 1.0, 3.5, 5.8, 3.9, 4.8)
+    assert judge_segment(*args).abnormal, "1.0 mm over the other side meets the general 0.7 mm margin"
+    normal = judge_segment(*args, side_margin_mm=meckel)
+    assert not normal.abnormal and any("1.3 mm than the other side" in r for r in normal.reasons)
+    assert judge_segment(True, 0.8, 1.0, 3.5, 6.2, 3.9, 4.8, side_margin_mm=meckel).abnormal, "1.4 mm is called"
+    # a mass needs no side comparison, in Meckel's cave as elsewhere
+    assert judge_segment(True, 0.8, 1.0, 6.0, 6.8, 3.9, 6.0, side_margin_mm=meckel).abnormal
 
 
 def test_cisternal_rule_set_is_named() -> None:

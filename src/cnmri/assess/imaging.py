@@ -22,7 +22,7 @@ compartment, because normal enhancement differs by compartment. Sources next to 
   abnormal.** What radiologists use instead (Martin-Duverneuil 1997: thickening, extension from the
   canal; knowledge base §2.1 "weight thickening and CPA/IAC extension, not mere presence"):
   - thickening against the reference (z ≥ 3 and ≥ 1 mm over it) *and* against the other side
-    (≥ 0.7 mm thicker, when the other side is measured);
+    (≥ 0.7 mm thicker, Meckel's cave ≥ 1.3 mm, when the other side is measured);
   - a mass: ≥ 2.5 mm over the reference (z ≥ 5), even when both sides are enlarged;
   - continuity: enhancement z ≥ 2 next to an abnormal cisternal or canalicular segment of the same
     nerve and side (along the nerve's segment order), see :func:`apply_continuity`.
@@ -50,6 +50,13 @@ THICKNESS_Z = 3.0
 MIN_THICKENING_MM = 1.0
 #: Physiologic compartments: thicker than the other side by at least this much (when it is measured).
 MIN_SIDE_THICKENING_MM = 0.7
+#: Compartments whose normal size differs between the sides more than that margin allows. Meckel's cave:
+#: its normal morphology is diverse and left–right asymmetric (101 patients, T2 and CISS; J Comput Assist
+#: Tomogr 2021, doi:10.1097/RCT.0000000000001185); its coronal transverse diameter in 75 healthy controls
+#: was 3.89 ± 0.62 mm right and 4.09 ± 0.68 mm left (AJNR 2020, doi:10.3174/ajnr.A6682). The margin is two
+#: between-person SDs (2 × 0.65 mm): the two sides of one person differ by less than two people do unless
+#: the sides are uncorrelated, and no source gives the within-person difference itself.
+SIDE_THICKENING_MM_BY_SEGMENT: dict[str, float] = {"meckel_cave": 1.3}
 #: Physiologic compartments: a mass, abnormal even when both sides are enlarged.
 MASS_THICKNESS_Z = 5.0
 MIN_MASS_MM = 2.5
@@ -62,7 +69,8 @@ ASYMMETRY_FLOOR = 0.1
 #: abnormal where enhancement is physiologic; thickening, mass, continuity); sequence-aware CN7.
 #: 4: spill-over also judged by the far half of the ROI; physiologic thickening needs a measured other side;
 #: enhancement along less than half the course where a vessel touches the nerve is not called (needs_review).
-RULES_VERSION = "4"
+#: 5: Meckel's cave must be 1.3 mm (not 0.7 mm) thicker than the other side (SIDE_THICKENING_MM_BY_SEGMENT).
+RULES_VERSION = "5"
 
 SEQUENCES = ("3d-gre", "3d-tse", "2d-se", "unknown")
 RULE_NON_PHYSIOLOGIC = "non_physiologic"
@@ -138,6 +146,11 @@ def asymmetry_index(this: float | None, other: float | None) -> float | None:
     return float((this - other) / denom)
 
 
+def side_thickening_margin_mm(segment: str) -> float:
+    """How much thicker than the other side a physiologic segment must be (see SIDE_THICKENING_MM_BY_SEGMENT)."""
+    return SIDE_THICKENING_MM_BY_SEGMENT.get(segment, MIN_SIDE_THICKENING_MM)
+
+
 def judge_segment(
     physiologic: bool,
     enhancement: float | None,
@@ -146,14 +159,18 @@ def judge_segment(
     thickness_mm: float | None,
     thickness_ref_mm: float | None,
     other_thickness_mm: float | None = None,
+    side_margin_mm: float = MIN_SIDE_THICKENING_MM,
 ) -> SegmentVerdict:
-    """One segment by its compartment's rule set (module doc); continuity is applied afterwards."""
+    """One segment by its compartment's rule set (module doc); continuity is applied afterwards.
+
+    ``side_margin_mm``: physiologic compartments only, see :func:`side_thickening_margin_mm`.
+    """
     reasons: list[str] = []
     if z is None:
         reasons.append("no normative reference for this segment: enhancement not judged by z")
     if physiologic:
         return _judge_physiologic(
-            enhancement, z, z_thickness, thickness_mm, thickness_ref_mm, other_thickness_mm, reasons
+            enhancement, z, z_thickness, thickness_mm, thickness_ref_mm, other_thickness_mm, side_margin_mm, reasons
         )
     zt = z_thickness if z_thickness is not None else 0.0
     ze = z if z is not None else 0.0
@@ -189,6 +206,7 @@ def _judge_physiologic(
     thickness_mm: float | None,
     thickness_ref_mm: float | None,
     other_thickness_mm: float | None,
+    side_margin_mm: float,
     reasons: list[str],
 ) -> SegmentVerdict:
     """Normally enhancing compartment: thickening vs reference and other side, or a mass. Never intensity."""
@@ -202,7 +220,7 @@ def _judge_physiologic(
     over_other = (
         other_thickness_mm is not None
         and thickness_mm is not None
-        and thickness_mm - other_thickness_mm >= MIN_SIDE_THICKENING_MM
+        and thickness_mm - other_thickness_mm >= side_margin_mm
     )
     # Infiltration thickens *and* enhances (knowledge base §5). A structure as thick but enhancing less than
     # this compartment normally does is something bright before contrast too (fat at the stylomastoid
@@ -233,8 +251,8 @@ def _judge_physiologic(
         )
     elif over_reference:
         reasons.append(
-            f"thicker than the reference (z {zt:.1f}) but not than the other side ({other_thickness_mm:.1f} mm): "
-            "not called in a normally enhancing compartment"
+            f"thicker than the reference (z {zt:.1f}) but not by {side_margin_mm:g} mm than the other side "
+            f"({other_thickness_mm:.1f} mm): not called in a normally enhancing compartment"
         )
     if ze >= CONTINUITY_Z and not (mass or thick):
         reasons.append(
