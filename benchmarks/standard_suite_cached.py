@@ -65,6 +65,7 @@ def score(work: Path, out: Path, suite: str) -> dict[str, Any]:
     from cnmri.measure.normative import load_normative
     from cnmri.pipeline import assess_study
 
+    out.mkdir(parents=True, exist_ok=True)
     atlas = load_atlas()
     normative = load_normative(None)
     scores = []
