@@ -163,10 +163,12 @@ def test_provenance_texts_follow_their_constants(monkeypatch: pytest.MonkeyPatch
 def test_registration_method_text_follows_the_metrics_greedy_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     import cnmri.preprocess.registration as registration
 
-    expected = "greedy rigid(NMI)+affine(NMI) whole head; deformable NCC 2x2x2 on skull-base box"
+    expected = "greedy rigid(NMI)+affine(NMI) whole head on 2 mm copies; deformable NCC 2x2x2 on skull-base box"
     assert registration.registration_method(True) == expected
     monkeypatch.setattr(registration, "DEFORMABLE_METRIC", "NCC 3x3x3")
     assert registration.registration_method(True).endswith("deformable NCC 3x3x3 on skull-base box")
+    assert registration.registration_method(False) == "greedy rigid(NMI)+affine(NMI) whole head on 2 mm copies"
+    monkeypatch.setattr(registration, "LINEAR_VOXEL_MM", None)
     assert registration.registration_method(False) == "greedy rigid(NMI)+affine(NMI) whole head"
 
 

@@ -276,7 +276,8 @@ def _rigid_then_affine(
 
 def registration_method(deformable: bool) -> str:
     """findings ``registration.method``: the stages and metrics :func:`register_to_template` runs."""
-    linear = f"greedy rigid({LINEAR_METRIC})+affine({LINEAR_METRIC}) whole head"
+    copies = f" on {LINEAR_VOXEL_MM:g} mm copies" if LINEAR_VOXEL_MM else ""
+    linear = f"greedy rigid({LINEAR_METRIC})+affine({LINEAR_METRIC}) whole head{copies}"
     return f"{linear}; deformable {DEFORMABLE_METRIC} on skull-base box" if deformable else linear
 
 
