@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,7 @@ def _template_points(subject: Volume, template: Volume, landmarks: np.ndarray) -
 
 def phantom_case(model: str, seed: int, snr: float) -> tuple[Volume, Volume, SubjectMap]:
     realism = Realism.standard(snr) if model == "A" else Realism.varied(snr)
-    case = generate_case(PhantomSpec(realism=replace(realism), physiology_model=model), seed=seed)
+    case = generate_case(PhantomSpec(realism=realism, physiology_model=model), seed=seed)
     return case.pre, case.post, SubjectMap.from_truth(case.truth["subject_map"])
 
 
@@ -170,7 +170,7 @@ def run(schedules: dict[str, Schedule], with_head: bool) -> dict[str, Any]:
     return {
         "date": date.today().isoformat(),
         "platform": platform.platform(),
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "landmarks": names,
         "rows": rows,
     }
@@ -216,11 +216,11 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         s = _summary(rows, name)
         first = next(r for r in rows if r["schedule"] == name)
         iterations, voxel = first["iterations"], first["linear_voxel_mm"]
-        head = f"{s['head_shift_mean']:.2f} / {s['head_shift_max']:.2f}" if "head_shift_mean" in s else "—"
+        head = _pair(s["head_shift_mean"], s["head_shift_max"]) if "head_shift_mean" in s else "—"
         lines.append(
             f"| {name} | {f'{voxel:g} mm' if voxel else 'full grid'} | {' · '.join(iterations)} | "
             f"{s['coreg_s']:.1f} | {_pair(s['coreg_mean'], s['coreg_max'])} | "
-            f"{s['template_s']:.1f} | {s['tre_mean']:.2f} / {s['tre_max']:.2f} | {head} |"
+            f"{s['template_s']:.1f} | {_pair(s['tre_mean'], s['tre_max'])} | {head} |"
         )
     lines += [
         "",
@@ -238,7 +238,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"| {r['case']} | {r['schedule']} | {r.get('coregistration_s', '—')} | "
             f"{_pair(coreg['mean_mm'], coreg['max_mm']) if coreg else '—'} | "
             f"{r['template_registration_s']} ({stage.get('linear', 0):.1f}, {stage.get('deformable', 0):.1f}) | "
-            f"{err['mean']:.2f} / {err['max']:.2f} |"
+            f"{_pair(err['mean'], err['max'])} |"
         )
     lines.append("")
     path.write_text("\n".join(lines))

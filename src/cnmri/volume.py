@@ -64,13 +64,18 @@ class Volume:
 
     def world_to_voxel(self, points_mm: FloatArray) -> FloatArray:
         """(N, 3) world RAS mm → (N, 3) continuous voxel indices."""
-        inv = np.linalg.inv(self.affine)
-        pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
-        return pts @ inv[:3, :3].T + inv[:3, 3]
+        return world_to_voxel(self.affine, points_mm)
 
     def voxel_to_world(self, ijk: FloatArray) -> FloatArray:
         pts = np.asarray(ijk, dtype=np.float64).reshape(-1, 3)
         return pts @ self.affine[:3, :3].T + self.affine[:3, 3]
 
 
-__all__ = ["FloatArray", "Volume"]
+def world_to_voxel(affine: FloatArray, points_mm: FloatArray) -> FloatArray:
+    """(N, 3) world RAS mm → (N, 3) continuous voxel indices of the grid with this voxel-to-world affine."""
+    inv = np.linalg.inv(affine)
+    pts = np.asarray(points_mm, dtype=np.float64).reshape(-1, 3)
+    return pts @ inv[:3, :3].T + inv[:3, 3]
+
+
+__all__ = ["FloatArray", "Volume", "world_to_voxel"]

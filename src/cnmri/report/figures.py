@@ -32,7 +32,7 @@ from matplotlib.patches import Patch
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from cnmri.volume import Volume
+from cnmri.volume import Volume, world_to_voxel
 
 Plane = Literal["axial", "coronal", "sagittal"]
 PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
@@ -143,9 +143,7 @@ def _crop_on(
     # The post, pre, enhancement and label images share one grid: each key-image plane is mapped once,
     # not once per image and mask.
     affine = np.frombuffer(affine_bytes, dtype=np.float64).reshape(4, 4)
-    points = grid.world_points().reshape(-1, 3)
-    inverse = np.linalg.inv(affine)
-    ijk = (points @ inverse[:3, :3].T + inverse[:3, 3]).T
+    ijk = world_to_voxel(affine, grid.world_points()).T
     lo = np.maximum(np.floor(ijk.min(axis=1)).astype(int) - 1, 0)
     hi = np.minimum(np.ceil(ijk.max(axis=1)).astype(int) + 2, np.asarray(shape))
     box = None
