@@ -8,6 +8,9 @@ reference with the same scoring and report as ``cnmri bench`` (``phantom/evaluat
 ``phantom/bench.write_report``).
 
     python benchmarks/standard_suite_cached.py prepare --work /tmp/cnmri-standard
+    # or on two cores: two processes, each every second case
+    python benchmarks/standard_suite_cached.py prepare --work /tmp/cnmri-standard --shard 0/2 &
+    python benchmarks/standard_suite_cached.py prepare --work /tmp/cnmri-standard --shard 1/2
     python benchmarks/standard_suite_cached.py score --work /tmp/cnmri-standard \
         --out benchmarks/results/phantom_standard
 """
@@ -29,13 +32,16 @@ from cnmri.phantom.evaluate import score_case
 from cnmri.phantom.generator import generate_case, write_case
 
 
-def prepare(work: Path, suite: str) -> None:
+def prepare(work: Path, suite: str, shard: tuple[int, int] = (0, 1)) -> None:
+    """Prepare every case not prepared yet; ``shard`` (k, n) takes cases k, k + n, ... so n processes
+    can share one work folder."""
     from cnmri.pipeline import AnalyzeOptions, Stopwatch, prepare_subject
 
     atlas = load_atlas()
     (work / "prepared").mkdir(parents=True, exist_ok=True)
     (work / "cases").mkdir(parents=True, exist_ok=True)
-    for case in suite_cases(suite):
+    k, n = shard
+    for case in suite_cases(suite)[k::n]:
         folder = work / "cases" / case.case_id
         target = work / "prepared" / f"{case.case_id}.pkl"
         if target.exists():
@@ -102,9 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/cnmri-standard"))
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "phantom_standard")
     parser.add_argument("--suite", default="standard")
+    parser.add_argument("--shard", default="0/1", help="K/N: prepare every N-th case from case K (parallel runs)")
     args = parser.parse_args(argv)
+    k, n = (int(x) for x in args.shard.split("/"))
+    if not 0 <= k < n:
+        print(f"--shard {args.shard}: want K/N with 0 <= K < N", file=sys.stderr)
+        return 2
     if args.action == "prepare":
-        prepare(args.work, args.suite)
+        prepare(args.work, args.suite, (k, n))
     else:
         metrics = score(args.work, args.out, args.suite)
         print(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}, indent=1))

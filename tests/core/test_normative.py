@@ -83,6 +83,24 @@ def test_tight_controls_meet_the_compartment_floor() -> None:
     assert normative.z("pre_post", "CN7-cisternal", "enhancement", 0.0345 + 0.08) == pytest.approx(1.0, abs=0.01)
 
 
+def test_cisternal_trigeminal_thickness_is_judged_against_its_published_spread() -> None:
+    """Erbay 2006: the normal cisternal CN5 is 2.62 ± 0.56 mm. A reference whose controls agree to 0.1 mm
+    (built now, or a file built before the floor existed) still divides by 0.56 mm there, and only there."""
+    controls = [findings(0.03, 3.0 + 0.01 * i, segment="cisternal") for i in range(10)]
+    for control in controls:
+        control["segments"] += [{**seg, "nerve": "CN5"} for seg in control["segments"]]
+    built = build_normative(controls, "tight")["stats"]["pre_post"]
+    assert built["CN5-cisternal"]["thickness_mm"]["scale"] == pytest.approx(0.56)
+    assert built["CN7-cisternal"]["thickness_mm"]["scale"] == SCALE_FLOOR["thickness_mm"]
+    built["CN5-cisternal"]["thickness_mm"]["scale"] = 0.39  # as a file written before the floor
+    normative = Normative("x", {"pre_post": built}, "memory")
+    location = built["CN5-cisternal"]["thickness_mm"]["location"]
+    z_cn5 = normative.z("pre_post", "CN5-cisternal", "thickness_mm", location + 1.34)
+    assert z_cn5 == pytest.approx(1.34 / 0.56, abs=0.01)  # 2.4: within the normal range, not thickened
+    z_cn7 = normative.z("pre_post", "CN7-cisternal", "thickness_mm", location + 1.34)
+    assert z_cn7 == pytest.approx(1.34 / SCALE_FLOOR["thickness_mm"], abs=0.05)
+
+
 def test_study_noise_shrinks_z_at_low_snr() -> None:
     payload = build_normative([findings(0.04, 1.2, noise_sd=0.05) for _ in range(10)], "controls at SNR ~28")
     assert payload["control_noise_sd"] == {"pre_post": 0.05}

@@ -70,7 +70,9 @@ ASYMMETRY_FLOOR = 0.1
 #: 4: spill-over also judged by the far half of the ROI; physiologic thickening needs a measured other side;
 #: enhancement along less than half the course where a vessel touches the nerve is not called (needs_review).
 #: 5: Meckel's cave must be 1.3 mm (not 0.7 mm) thicker than the other side (SIDE_THICKENING_MM_BY_SEGMENT).
-RULES_VERSION = "5"
+#: 6: the cisternal CN5 thickness scale is at least its published spread of normal, 0.56 mm
+#: (cnmri.measure.normative.THICKNESS_SCALE_FLOOR_MM_BY_SEGMENT).
+RULES_VERSION = "6"
 
 SEQUENCES = ("3d-gre", "3d-tse", "2d-se", "unknown")
 RULE_NON_PHYSIOLOGIC = "non_physiologic"

@@ -50,6 +50,13 @@ FEATURES = ("enhancement", "thickness_mm")
 SCALE_FLOOR = {"enhancement": 0.08, "thickness_mm": 0.35}
 #: Prior scale per feature in compartments that enhance normally (venous plexus, dura, ganglion).
 PHYSIOLOGIC_SCALE_FLOOR = {"enhancement": 0.25, "thickness_mm": 0.35}
+#: Thickness floor (mm) of the segments whose calibre in healthy people has a published spread: that
+#: spread, where it is wider than the general floor. Cisternal CN5 5 mm from the pons 2.62 ± 0.56 mm
+#: (Erbay, Radiology 2006;238:689). Applied when a reference is used, so a reference file built before
+#: (the shipped one, a site's) gets it too. Added after a model-C control's cisternal CN5 measured 4.5 mm
+#: against a location of 3.2 mm and a simulator scale of 0.39 mm (z 3.4, called thickened) in the
+#: medium validation set: 2.4 population SDs, within the normal range the literature reports.
+THICKNESS_SCALE_FLOOR_MM_BY_SEGMENT = {"CN5-cisternal": 0.56}
 #: Kept for callers of schema 1; the schema-2 floors above replace it.
 MIN_SD = SCALE_FLOOR
 #: Standard error of a sample 75th percentile, in units of σ / √n (normal data).
@@ -116,7 +123,7 @@ class Normative:
             empirical = float(entry["sd"])
             is_physiologic = physiologic if physiologic is not None else nerve_segment in self.physiologic
             scale = model_scale(feature, empirical, n, is_physiologic)
-        return Reference(location, scale, n, empirical)
+        return Reference(location, max(scale, segment_scale_floor(feature, nerve_segment)), n, empirical)
 
     def z(
         self,
@@ -163,9 +170,19 @@ class Normative:
         return {"mean": ref.location, "location": ref.location, "scale": ref.scale, "n": ref.n}
 
 
-def model_scale(feature: str, empirical_sd: float, n: int, physiologic: bool) -> float:
-    """The schema-2 scale: inflated empirical spread, never below the compartment's prior floor."""
-    floor = (PHYSIOLOGIC_SCALE_FLOOR if physiologic else SCALE_FLOOR)[feature]
+def segment_scale_floor(feature: str, nerve_segment: str) -> float:
+    """The published spread of normal for this segment and feature, or 0 where none is known."""
+    if feature != "thickness_mm":
+        return 0.0
+    return THICKNESS_SCALE_FLOOR_MM_BY_SEGMENT.get(nerve_segment, 0.0)
+
+
+def model_scale(feature: str, empirical_sd: float, n: int, physiologic: bool, nerve_segment: str = "") -> float:
+    """The schema-2 scale: inflated empirical spread, never below the compartment's prior floor nor the
+    segment's published spread of normal (:data:`THICKNESS_SCALE_FLOOR_MM_BY_SEGMENT`)."""
+    floor = max(
+        (PHYSIOLOGIC_SCALE_FLOOR if physiologic else SCALE_FLOOR)[feature], segment_scale_floor(feature, nerve_segment)
+    )
     inflated = empirical_sd * small_sample_inflation(n) if n >= 2 else float("inf")
     return float(max(inflated, floor)) if math.isfinite(inflated) else float(floor)
 
@@ -263,7 +280,7 @@ def build_normative(findings_list: Iterable[dict[str, Any]], built_from: str) ->
                 robust = _robust_sd(arr)
                 stats.setdefault(mode, {}).setdefault(key, {})[feature] = {
                     "location": round(float(np.median(arr)), 4),
-                    "scale": round(model_scale(feature, robust, int(arr.size), physiologic.get(key, False)), 4),
+                    "scale": round(model_scale(feature, robust, int(arr.size), physiologic.get(key, False), key), 4),
                     "mean": round(float(arr.mean()), 4),
                     "sd": round(robust, 4),
                     "p95": round(float(np.percentile(arr, 95)), 4),
