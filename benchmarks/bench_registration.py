@@ -101,7 +101,7 @@ def _template_points(subject: Volume, template: Volume, landmarks: np.ndarray) -
 
 
 def phantom_case(model: str, seed: int, snr: float) -> tuple[Volume, Volume, SubjectMap]:
-    realism = Realism.standard(snr) if model == "A" else Realism.varied(snr)
+    realism = Realism.for_model(model, snr)
     case = generate_case(PhantomSpec(realism=realism, physiology_model=model), seed=seed)
     return case.pre, case.post, SubjectMap.from_truth(case.truth["subject_map"])
 

@@ -76,9 +76,7 @@ def run(work: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for model, seed, snr in CASES:
         case_dir = work / f"{model}-control-{seed}"
-        spec = PhantomSpec(
-            realism=Realism.standard(snr) if model == "A" else Realism.varied(snr), physiology_model=model
-        )
+        spec = PhantomSpec(realism=Realism.for_model(model, snr), physiology_model=model)
         write_case(generate_case(spec, seed, atlas=atlas), case_dir)
         for label, greedy_seed, threads in SETTINGS:
             registration.REGISTRATION_SEED = shipped_seed if greedy_seed is None else greedy_seed

@@ -49,7 +49,7 @@ def control_spec(index: int, models: tuple[str, ...], rng: np.random.Generator) 
     snr = float(rng.integers(15, 51))
     inplane = round(float(rng.uniform(0.6, 1.1)), 2)
     through = inplane if rng.random() < 0.5 else round(float(rng.uniform(inplane, 1.2)), 2)
-    realism = Realism.standard(snr) if model == "A" else Realism.varied(snr)
+    realism = Realism.for_model(model, snr)
     realism = replace(realism, random_voxel_size=False, voxel_size_mm=(inplane, inplane, through))
     spec = PhantomSpec(realism=realism, physiology_model=model)
     return spec, {"model": model, "snr": snr, "voxel_mm": [inplane, inplane, through]}

@@ -75,7 +75,7 @@ def _realism(model: str, snr: float | None, voxel_mm: tuple[float, float, float]
     ``voxel_mm`` None draws the voxel size as the standard suite does (in-plane 0.5–1.0 mm); the quick
     mode fixes a coarser one per case (in-plane 0.8–1.1, slice up to 1.2 mm) because a 0.5 mm grid
     costs the generator and the detector several times more on a shared 2-core machine."""
-    realism = Realism.standard(snr) if model == "A" else Realism.varied(snr)
+    realism = Realism.for_model(model, snr)
     if voxel_mm is not None:
         realism = replace(realism, random_voxel_size=False, voxel_size_mm=voxel_mm)
     return realism

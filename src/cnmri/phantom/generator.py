@@ -158,6 +158,12 @@ class Realism:
         """Everything of :meth:`standard` plus per-series intensity scaling (validation models B, C)."""
         return replace(Realism.standard(snr), series_scaling=True)
 
+    @staticmethod
+    def for_model(physiology_model: str, snr: float | None = 30.0) -> Realism:
+        """The scanner realism the validation gives a physiology model: :meth:`standard` for model A (the
+        standard suite's), :meth:`varied` for the independent models B and C."""
+        return Realism.standard(snr) if physiology_model == "A" else Realism.varied(snr)
+
 
 @dataclass(frozen=True)
 class PhantomSpec:

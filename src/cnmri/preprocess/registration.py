@@ -108,6 +108,11 @@ class TemplateRegistration:
     landmarks: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
+def _run_options(threads: int) -> str:
+    """What every greedy stage is run with: its thread count and the fixed seed (REGISTRATION_SEED)."""
+    return f"-threads {threads} -seed {REGISTRATION_SEED}"
+
+
 def _greedy() -> Any:
     from cnmri.preprocess.quiet import import_greedy
 
@@ -188,7 +193,7 @@ def rigid_coregistration(fixed: Volume, moving: Volume, threads: int = 2) -> tup
     (greedy RAS, fixed world → moving world)."""
     g = _greedy()
     g.execute(
-        f"-threads {threads} -seed {REGISTRATION_SEED} -i fix mov -a -dof 6 -ia-image-centers -m NMI "
+        f"{_run_options(threads)} -i fix mov -a -dof 6 -ia-image-centers -m NMI "
         f"-n {COREGISTRATION_ITERATIONS} -o rigid",
         fix=for_linear_stage(_scaled_for_registration(fixed)),
         mov=for_linear_stage(_scaled_for_registration(moving)),
@@ -259,14 +264,14 @@ def _rigid_then_affine(
         init_file = Path(scratch) / "init.mat"
         np.savetxt(init_file, start)
         g.execute(
-            f"-threads {threads} -seed {REGISTRATION_SEED} -i tpl_lin subj_lin -a -dof 6 -ia {init_file} "
+            f"{_run_options(threads)} -i tpl_lin subj_lin -a -dof 6 -ia {init_file} "
             f"-m {LINEAR_METRIC} -n {RIGID_ITERATIONS} -o rigid",
             tpl_lin=tpl_linear,
             subj_lin=subj_linear,
             rigid=None,
         )
     g.execute(
-        f"-threads {threads} -seed {REGISTRATION_SEED} -i tpl_lin subj_lin -a -dof 12 -ia rigid -m {LINEAR_METRIC} "
+        f"{_run_options(threads)} -i tpl_lin subj_lin -a -dof 12 -ia rigid -m {LINEAR_METRIC} "
         f"-n {AFFINE_ITERATIONS} -o affine",
         affine=None,
     )
@@ -329,7 +334,7 @@ def register_to_template(
     t0 = time.perf_counter()
     if deformable:
         g.execute(
-            f"-threads {threads} -seed {REGISTRATION_SEED} -i crop subj -it {initial} -m {DEFORMABLE_METRIC} "
+            f"{_run_options(threads)} -i crop subj -it {initial} -m {DEFORMABLE_METRIC} "
             f"-s 2.0vox 0.5vox -n {DEFORMABLE_ITERATIONS} -o warp",
             crop=crop_img,
             warp=None,
