@@ -15,6 +15,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cnmri import __version__
 from cnmri.errors import CnmriError
@@ -60,9 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted, not the one at set-up, so that
+    ``main()`` called from a host that swaps stderr (a test runner, an embedding app) never writes
+    to a stream that was closed since."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="cnmri: %(message)s", stream=sys.stderr, force=True)
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("cnmri: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

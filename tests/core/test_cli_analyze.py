@@ -113,3 +113,26 @@ def test_output_path_that_is_a_file(head_2mm: Path, tmp_path: Path, capsys: pyte
 def test_output_parent_missing(head_2mm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["analyze", "--post", str(head_2mm), "-o", str(tmp_path / "a" / "b" / "out")], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_log_lines_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler bound to the stderr of one ``main()`` call wrote to a closed stream in a later test
+    ("ValueError: I/O operation on closed file" in CI); the handler must look stderr up when it writes."""
+    import io
+    import logging
+    import sys
+
+    from cnmri import cli
+
+    root_handlers = logging.getLogger().handlers[:]
+    try:
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        cli._configure_logging(verbose=0, quiet=False)
+        first.close()
+        second = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("cnmri.test").info("skipped 2 non-DICOM file(s)")
+        assert second.getvalue() == "cnmri: skipped 2 non-DICOM file(s)\n"
+    finally:
+        logging.getLogger().handlers[:] = root_handlers

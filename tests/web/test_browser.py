@@ -67,7 +67,11 @@ def wait_for_viewer(page: Any) -> None:
     """Poll the page's ready flag (the CSP forbids the eval that wait_for_function would need)."""
     deadline = time.monotonic() + VIEWER_TIMEOUT_S
     while time.monotonic() < deadline:
-        state = page.evaluate("[document.body.dataset.viewerReady || '', document.body.dataset.viewerError || '']")
+        # between a click that navigates and the new page's parse there is no body yet
+        state = page.evaluate(
+            "document.body ? [document.body.dataset.viewerReady || '', document.body.dataset.viewerError || '']"
+            " : ['', '']"
+        )
         if state[1]:
             raise AssertionError(f"viewer failed: {state[1]}")
         if state[0]:

@@ -286,3 +286,18 @@ def test_the_redactor_removes_names_in_any_form_and_leaves_ordinary_words() -> N
     text = "/data/LEE_ANN_2024/IM0001 sleep; ann.lee; the St Mary Hospital scan"
     assert redact(text) == "[file] sleep; [removed].[removed]; the [removed] scan"
     assert Redactor(identify=True)(text) == text
+
+
+def test_the_redactor_leaves_uids_and_longer_numbers_that_contain_an_id() -> None:
+    """CI once saw a random SeriesInstanceUID come back as ``...416[removed]0953...``: the patient ID
+    ``CN-0001`` gave the word ``0001``, which was cut out of the UID's digits."""
+    from cnmri.io.dicom.deid import Redactor
+
+    redact = Redactor()
+    redact.add_identity("CN-0001", by_word=True)
+    uid = "1.2.826.0.1.3680043.8.498.6897551416000109530267"
+    assert redact(uid) == uid
+    redact.add_identity("10001")
+    assert redact("1.2.840.10001.5") == "1.2.840.10001.5"  # a whole component, still a UID
+    assert redact("series 7 of 1200015") == "series 7 of 1200015"
+    assert redact("MRN0001, id 0001; CN-0001") == "MRN[removed], id [removed]; [removed]"

@@ -375,6 +375,23 @@ def _known_with_dimension(word: str) -> bool:
     return len(word) > 2 and word[-2:] in ("2D", "3D") and word[:-2] in SCANNER_VOCABULARY
 
 
+#: A DICOM UID (PS3.5 §9.1): a root under ISO (1.) or joint ISO-ITU-T (2.) and at least three components.
+_UID = re.compile(r"[12](\.(0|[1-9][0-9]*)){3,}")
+
+
+def _word_pattern(word: str) -> str:
+    """``word`` standing between characters not of its own kind: a name between non-letters
+    (``KOWALSKI_ANNA``), a number between non-digits (``MRN0001`` but not the ``0001`` inside a UID's
+    ``...416000109...``), a mixed token between non-alphanumerics."""
+    if word.isalpha():
+        edge = "A-Za-z"
+    elif word.isdigit():
+        edge = "0-9"
+    else:
+        edge = "A-Za-z0-9"
+    return f"(?<![{edge}]){re.escape(word)}(?![{edge}])"
+
+
 class Redactor:
     """Replaces what identifies a patient in text cnmri is about to write or log.
 
@@ -423,14 +440,13 @@ class Redactor:
                 re.compile("(?<![A-Za-z0-9])(?:" + "|".join(map(re.escape, exact)) + ")(?![A-Za-z0-9])")
                 if exact
                 else None,
-                re.compile("(?<![A-Za-z])(?:" + "|".join(map(re.escape, words)) + ")(?![A-Za-z])", re.IGNORECASE)
-                if words
-                else None,
+                re.compile("|".join(map(_word_pattern, words)), re.IGNORECASE) if words else None,
             )
         return self._compiled
 
     def __call__(self, text: str) -> str:
-        if self.identify or not text:
+        if self.identify or not text or _UID.fullmatch(text):
+            # a UID is not free text: an ID's digits that happen to recur in it are a coincidence
             return text
         exact, words = self._patterns()
         if exact is not None:
