@@ -194,6 +194,7 @@ def test_hostile_strings_in_every_field_stay_text(findings: dict[str, Any], repo
     assert "{{ 7*7 }}{% raw %}" in text
     # the whole clinical result went through the template too: its notice, status, steps, differential
     assert "Clinical assessment" in text and "Differential diagnosis" in text
+    assert html.count("<h2>Clinical") == 1  # one heading for the section, not a wrapper's and the fragment's
 
 
 def test_hostile_comparison_page_stays_text(findings: dict[str, Any]) -> None:
