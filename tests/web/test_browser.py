@@ -66,12 +66,18 @@ def page(browser: Any, live_server: str) -> Iterator[Any]:
 def wait_for_viewer(page: Any) -> None:
     """Poll the page's ready flag (the CSP forbids the eval that wait_for_function would need)."""
     deadline = time.monotonic() + VIEWER_TIMEOUT_S
+    # a click that navigates returns once the new document is committed, before it is parsed
+    page.wait_for_load_state("domcontentloaded")
     while time.monotonic() < deadline:
-        # between a click that navigates and the new page's parse there is no body yet
-        state = page.evaluate(
-            "document.body ? [document.body.dataset.viewerReady || '', document.body.dataset.viewerError || '']"
-            " : ['', '']"
-        )
+        try:
+            state = page.evaluate(
+                "document.body ? [document.body.dataset.viewerReady || '', document.body.dataset.viewerError || '']"
+                " : ['', '']"
+            )
+        except Exception as err:  # playwright's Error: the document was replaced while asked
+            if "context was destroyed" not in str(err):
+                raise
+            continue
         if state[1]:
             raise AssertionError(f"viewer failed: {state[1]}")
         if state[0]:
